@@ -1,0 +1,87 @@
+//! The pretrained CNN, run on the CPU by tract.
+//!
+//! Loading is apart from running: the ONNX bytes become an optimised plan once,
+//! pruned to the outputs asked for (feature maps only, so inspection does not pay for
+//! the classifier head).
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use super::manifest::BackboneManifest;
+use super::EngineError;
+
+/// One feature map of the single image in a batch: C x H x W, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMap {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<f32>,
+}
+
+pub struct Backbone {
+    plan: Arc<TypedRunnableModel>,
+    outputs: Vec<String>,
+    size: u32,
+}
+
+impl Backbone {
+    /// Builds a plan that returns `outputs` (names from the ONNX graph) for a 1x3xSxS input.
+    pub fn load(
+        manifest: &BackboneManifest,
+        onnx: &[u8],
+        size: u32,
+        outputs: &[&str],
+    ) -> Result<Self, EngineError> {
+        let file = manifest.file.as_str();
+        let err = |e: TractError| EngineError::model(file, format!("{e:#}"));
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut Cursor::new(onnx))
+            .map_err(err)?
+            .with_input_fact(0, f32::fact([1, 3, size as usize, size as usize]).into())
+            .map_err(err)?
+            .with_outputs_by_name(outputs)
+            .map_err(err)?
+            .into_optimized()
+            .map_err(err)?
+            .into_runnable()
+            .map_err(err)?;
+        Ok(Backbone { plan: model, outputs: outputs.iter().map(|s| s.to_string()).collect(), size })
+    }
+
+    pub fn input_size(&self) -> u32 {
+        self.size
+    }
+
+    pub fn output_names(&self) -> &[String] {
+        &self.outputs
+    }
+
+    /// Runs the network on one preprocessed CHW tensor; returns the outputs in the order asked for.
+    pub fn run(&self, chw: Vec<f32>) -> Result<Vec<FeatureMap>, EngineError> {
+        let s = self.size as usize;
+        let input = Tensor::from_shape(&[1, 3, s, s], &chw)
+            .map_err(|e| EngineError::model("input", format!("{e:#}")))?;
+        let results = self
+            .plan
+            .run(tvec!(input.into_tvalue()))
+            .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
+        results
+            .iter()
+            .map(|t| {
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
+                let shape = view.shape();
+                let (c, h, w) = match shape {
+                    [1, c, h, w] => (*c, *h, *w),
+                    [1, c] => (*c, 1, 1),
+                    other => return Err(EngineError::model("backbone", format!("unexpected output shape {other:?}"))),
+                };
+                Ok(FeatureMap { channels: c, height: h, width: w, data: view.iter().copied().collect() })
+            })
+            .collect()
+    }
+}

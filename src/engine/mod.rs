@@ -1,0 +1,12 @@
+//! The pure engine: compiles natively and to wasm32, knows nothing of the browser.
+
+pub mod backbone;
+pub mod embed;
+pub mod error;
+pub mod image_ops;
+pub mod inspector;
+pub mod manifest;
+pub mod padim;
+pub mod postprocess;
+
+pub use error::EngineError;
