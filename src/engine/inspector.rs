@@ -13,8 +13,11 @@ use crate::eval::threshold::normal_statistics;
 pub const MIN_TRAINING_IMAGES: usize = 10;
 /// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
 const HOLDOUT_EVERY: usize = 5;
-/// Sigmas above the held-out mean for the threshold without damaged examples.
-const NORMAL_K: f32 = 3.0;
+/// Sigmas above the held-out mean for the threshold without damaged examples. Image
+/// scores are maxima of a map, so their spread is wide and skewed: 3 sigma over a
+/// handful of held-out photos lands far above every good item and misses real damage
+/// (ELPV: 12 of 20 cracked cells caught at 3 sigma, 17 at 2, none of 20 good flagged).
+const NORMAL_K: f32 = 2.0;
 const PADIM_REGULARISATION: f64 = 0.01;
 
 pub fn default_embed_config() -> EmbedConfig {

@@ -1,0 +1,37 @@
+//! Shared by the native integration tests: where the setup put the model and data.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use damagelens::engine::manifest::BackboneManifest;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads a file the setup provides; a missing one is a failure that says how to fix it.
+pub fn read(rel: &str) -> Vec<u8> {
+    let path = root().join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}. Run `cargo xtask setup` first (README.md).", path.display())
+    })
+}
+
+pub fn backbone() -> (BackboneManifest, Vec<u8>) {
+    let json = String::from_utf8(read("models/efficientnet_lite0.manifest.json")).unwrap();
+    let manifest = BackboneManifest::from_json("efficientnet_lite0.manifest.json", &json).unwrap();
+    let onnx = read(&format!("models/{}", manifest.file));
+    (manifest, onnx)
+}
+
+/// ELPV mono cells by defect probability, in file order (setup extracts the PyPI wheel).
+pub fn elpv_mono(probability: &str) -> Vec<String> {
+    let labels = String::from_utf8(read("tests/data/elpv/labels.csv")).unwrap();
+    labels
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() == 3 && f[1] == probability && f[2] == "mono").then(|| format!("tests/data/elpv/{}", f[0]))
+        })
+        .collect()
+}
