@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod eval;
+pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -1,0 +1,140 @@
+//! The engine behind a Web Worker, so training and scoring never freeze the page.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+
+use crate::engine::inspector::{default_embed_config, Inspector, Profile, Trainer};
+use crate::engine::manifest::BackboneManifest;
+use crate::engine::EngineError;
+use crate::protocol::{InspectionReply, ProfileSummary, Reply, Request};
+
+const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
+
+#[derive(Default)]
+struct State {
+    inspector: Option<Inspector>,
+    profile: Option<Profile>,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn post(reply: &Reply) {
+    match serde_wasm_bindgen::to_value(reply) {
+        Ok(value) => {
+            let _ = scope().post_message(&value);
+        }
+        Err(e) => gloo::console::error!(format!("cannot encode a reply: {e}")),
+    }
+}
+
+fn now_ms() -> f64 {
+    scope().performance().map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let response = JsFuture::from(scope().fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{url}: cannot be loaded ({e:?})"))?;
+    let response: Response = response.unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url}: the server answered {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{url}: {e:?}"))?)
+        .await
+        .map_err(|e| format!("{url}: download interrupted ({e:?})"))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn load_inspector() -> Result<Inspector, String> {
+    let manifest_bytes = fetch_bytes(MANIFEST_URL).await?;
+    let manifest = BackboneManifest::from_json(
+        MANIFEST_URL,
+        std::str::from_utf8(&manifest_bytes).map_err(|_| format!("{MANIFEST_URL}: not UTF-8 text"))?,
+    )
+    .map_err(|e| e.to_string())?;
+    let onnx = fetch_bytes(&format!("./{}", manifest.file)).await?;
+    Inspector::new(manifest, &onnx, default_embed_config()).map_err(|e| e.to_string())
+}
+
+fn train(state: &mut State, name: String, files: Vec<crate::protocol::UploadedFile>) -> Result<Reply, EngineError> {
+    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let mut trainer = Trainer::new(inspector);
+    let total = files.len();
+    for (done, file) in files.iter().enumerate() {
+        if let Err(e) = trainer.add(&file.name, &file.bytes) {
+            post(&Reply::Skipped { message: e.to_string() });
+        }
+        post(&Reply::Progress { done: done + 1, total });
+    }
+    let profile = trainer.finish(&name)?;
+    let summary = ProfileSummary {
+        name: profile.name.clone(),
+        backbone: profile.backbone.clone(),
+        method: "PaDiM".into(),
+        training_images: profile.training_images,
+        threshold: profile.calibration.threshold,
+        threshold_method: profile.calibration.method.clone(),
+    };
+    state.profile = Some(profile);
+    Ok(Reply::Trained { profile: summary })
+}
+
+fn inspect(state: &State, file: crate::protocol::UploadedFile) -> Result<Reply, EngineError> {
+    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
+    let started = now_ms();
+    let result = inspector.inspect(profile, &file.name, &file.bytes)?;
+    Ok(Reply::Inspected {
+        result: InspectionReply {
+            file: file.name,
+            score: result.score,
+            normalised_score: result.normalised_score,
+            damaged: result.damaged,
+            threshold: profile.calibration.threshold,
+            latency_ms: now_ms() - started,
+            map_size: result.map_size as u32,
+            heatmap: result.heatmap,
+        },
+    })
+}
+
+fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
+    let request: Request = match serde_wasm_bindgen::from_value(event.data()) {
+        Ok(r) => r,
+        Err(e) => return post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}") }),
+    };
+    let mut state = state.borrow_mut();
+    let reply = match request {
+        Request::Train { name, files } => train(&mut state, name, files),
+        Request::Inspect { file } => inspect(&state, file),
+    };
+    post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string() }));
+}
+
+/// Entry point of the worker bundle: load the model, then serve requests in order.
+pub fn run() {
+    console_error_panic_hook::set_once();
+    let state = Rc::new(RefCell::new(State::default()));
+    let handler_state = state.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event| handle(&handler_state, event));
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    wasm_bindgen_futures::spawn_local(async move {
+        match load_inspector().await {
+            Ok(inspector) => {
+                let model = format!("{} ({} px)", inspector.manifest().name, inspector.manifest().input.size);
+                state.borrow_mut().inspector = Some(inspector);
+                post(&Reply::Ready { backend: "CPU (tract)".into(), model });
+            }
+            Err(message) => post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}") }),
+        }
+    });
+}

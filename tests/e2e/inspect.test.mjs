@@ -1,0 +1,153 @@
+// The first end-to-end inspection, as a person would do it: name a product, upload good
+// solar cells, train, then inspect a cracked cell, a good one, and files that are not images.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+
+let server, browser, app;
+const good = elpvMono('0.0');
+const cracked = elpvMono('1.0');
+const TRAIN = good.slice(0, 40);
+const HELD_OUT_GOOD = good[41];
+const CRACKED = cracked.find((f) => f.endsWith('cell0013.png')); // a long diagonal crack
+
+before(async () => {
+  server = await serveDist();
+  browser = await launch();
+  app = await openApp(browser, server.url);
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const verdict = () => app.page.getByTestId('verdict');
+
+async function inspect(file) {
+  const before = await verdict().getAttribute('data-raw-score').catch(() => null);
+  await app.page.getByTestId('inspect-files').setInputFiles(file);
+  await app.page.waitForFunction((prev) => {
+    const v = document.querySelector('[data-testid=verdict]');
+    return v && v.getAttribute('data-raw-score') !== prev;
+  }, before, { timeout: 120_000 });
+  return { verdict: await verdict().getAttribute('data-verdict'), score: Number(await verdict().getAttribute('data-score')) };
+}
+
+/// Where the drawn overlay differs most from the bare photo, i.e. where the heatmap shows,
+/// as fractions of the width and height.
+async function hotPixels(file) {
+  return app.page.evaluate(async (b64) => {
+    const shown = document.querySelector('[data-testid=heatmap]');
+    const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+    const bare = document.createElement('canvas');
+    bare.width = shown.width; bare.height = shown.height;
+    bare.getContext('2d').drawImage(await createImageBitmap(blob), 0, 0, bare.width, bare.height);
+    const a = shown.getContext('2d').getImageData(0, 0, shown.width, shown.height).data;
+    const b = bare.getContext('2d').getImageData(0, 0, bare.width, bare.height).data;
+    const diff = [];
+    for (let i = 0; i < a.length; i += 4) diff.push(Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]));
+    const max = Math.max(...diff);
+    const hot = [];
+    diff.forEach((d, i) => { if (d > 0.6 * max) hot.push([(i % shown.width) / shown.width, Math.floor(i / shown.width) / shown.height]); });
+    return hot;
+  }, file.buffer.toString('base64'));
+}
+
+/// A good cell with a dark crack painted from (x0, y0) to (x1, y1), fractions of the size:
+/// damage whose place is known exactly.
+async function withPaintedCrack(path, [x0, y0, x1, y1]) {
+  const b64 = await app.page.evaluate(async ({ b64, line }) => {
+    const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+    const bitmap = await createImageBitmap(blob);
+    const canvas = document.createElement('canvas');
+    canvas.width = bitmap.width; canvas.height = bitmap.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    ctx.strokeStyle = 'rgb(25,25,25)'; ctx.lineWidth = 3;
+    ctx.beginPath();
+    ctx.moveTo(line[0] * canvas.width, line[1] * canvas.height);
+    ctx.lineTo(line[2] * canvas.width, line[3] * canvas.height);
+    ctx.stroke();
+    const out = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
+    const bytes = new Uint8Array(await out.arrayBuffer());
+    let s = ''; bytes.forEach((v) => { s += String.fromCharCode(v); });
+    return btoa(s);
+  }, { b64: readFileSync(path).toString('base64'), line: [x0, y0, x1, y1] });
+  return { name: `painted-${basename(path)}`, mimeType: 'image/png', buffer: Buffer.from(b64, 'base64') };
+}
+
+/// Distance from point p to the segment a-b.
+function toSegment([px, py], [ax, ay, bx, by]) {
+  const [dx, dy] = [bx - ax, by - ay];
+  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)));
+  return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
+}
+
+test('the backbone loads in the worker and names its backend', async () => {
+  await app.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
+});
+
+test('training on 40 good cells shows progress while the page stays responsive', async () => {
+  const { page } = app;
+  await page.getByTestId('profile-name').fill('Solar cell, mono');
+  const notAnImage = { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a picture') };
+  const photos = TRAIN.map((f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) }));
+  await page.getByTestId('train-files').setInputFiles([...photos, notAnImage]);
+  await page.getByTestId('train-start').click();
+  await page.getByTestId('train-progress').waitFor();
+  // The main thread answers while the worker trains.
+  const started = Date.now();
+  await page.evaluate(() => 1 + 1);
+  assert.ok(Date.now() - started < 1000, 'the page froze during training');
+  await page.getByTestId('profile-ready').waitFor({ timeout: 600_000 });
+  assert.match(await page.getByTestId('profile-ready').innerText(), /Solar cell, mono.*40 good photos/s);
+  assert.match(await page.getByTestId('threshold-method').innerText(), /held-out good photos/);
+  // The bad file was skipped by name and the other 40 were used.
+  assert.match(await page.getByTestId('error').innerText(), /notes\.png.*not a PNG or JPEG/);
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  await screenshot(page, '01-trained');
+});
+
+test('a cracked cell is DAMAGED', async () => {
+  const result = await inspect(CRACKED);
+  await screenshot(app.page, '02-cracked-cell');
+  assert.equal(result.verdict, 'damaged', `score ${result.score}`);
+  assert.ok(result.score >= 0.5);
+});
+
+test('the heatmap sits on the damage: a crack painted on a good cell', async () => {
+  const line = [0.3, 0.3, 0.55, 0.62];
+  const painted = await withPaintedCrack(good[43], line);
+  const result = await inspect(painted);
+  await screenshot(app.page, '03-painted-crack');
+  assert.equal(result.verdict, 'damaged', `score ${result.score}`);
+  const hot = await hotPixels(painted);
+  assert.ok(hot.length > 0);
+  const near = hot.filter((p) => toSegment(p, line) < 0.08).length / hot.length;
+  assert.ok(near > 0.8, `only ${(near * 100).toFixed(0)}% of the hottest overlay is within 8% of the crack`);
+});
+
+test('a held-out good cell is OK', async () => {
+  const result = await inspect({ name: basename(HELD_OUT_GOOD), mimeType: 'image/png', buffer: readFileSync(HELD_OUT_GOOD) });
+  await screenshot(app.page, '04-good-cell');
+  assert.equal(result.verdict, 'ok', `score ${result.score} for ${basename(HELD_OUT_GOOD)}`);
+  assert.ok(Number(await app.page.getByTestId('latency-ms').innerText()) > 0);
+});
+
+test('a file that is not an image and a corrupt PNG give clear errors, and the app keeps working', async () => {
+  const { page } = app;
+  await page.getByTestId('inspect-files').setInputFiles({ name: 'readme.png', mimeType: 'image/png', buffer: Buffer.from('plain text') });
+  await page.getByTestId('error').filter({ hasText: 'readme.png' }).waitFor();
+  assert.match(await page.getByTestId('error').innerText(), /readme\.png: this is not a PNG or JPEG image/);
+  const png = readFileSync(HELD_OUT_GOOD);
+  await page.getByTestId('inspect-files').setInputFiles({ name: 'cut.png', mimeType: 'image/png', buffer: png.subarray(0, png.length >> 1) });
+  await page.getByTestId('error').filter({ hasText: 'cut.png' }).waitFor();
+  assert.match(await page.getByTestId('error').innerText(), /cut\.png: the image is damaged or incomplete/);
+  await screenshot(page, '05-bad-files');
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  const result = await inspect(CRACKED);
+  assert.equal(result.verdict, 'damaged');
+  assert.deepEqual(app.problems, []);
+});
