@@ -3,16 +3,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::inspector::{default_embed_config, Inspector, Profile, Trainer};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::EngineError;
 use crate::protocol::{InspectionReply, ProfileSummary, Reply, Request};
+use crate::web::fetch_bytes;
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
 
@@ -37,20 +36,6 @@ fn post(reply: &Reply) {
 
 fn now_ms() -> f64 {
     scope().performance().map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
-}
-
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = JsFuture::from(scope().fetch_with_str(url))
-        .await
-        .map_err(|e| format!("{url}: cannot be loaded ({e:?})"))?;
-    let response: Response = response.unchecked_into();
-    if !response.ok() {
-        return Err(format!("{url}: the server answered {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{url}: {e:?}"))?)
-        .await
-        .map_err(|e| format!("{url}: download interrupted ({e:?})"))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 async fn load_inspector() -> Result<Inspector, String> {

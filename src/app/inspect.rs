@@ -7,7 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData};
 
 use super::{engine, picked_files, read_files, AppState};
-use crate::protocol::{InspectionReply, Request};
+use crate::protocol::{InspectionReply, Request, UploadedFile};
 
 /// Widest the overlay is drawn; the photo keeps its aspect ratio.
 const MAX_CANVAS_SIDE: f64 = 640.0;
@@ -16,27 +16,19 @@ const MAX_CANVAS_SIDE: f64 = 640.0;
 pub fn InspectPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
-    let photo = StoredValue::new_local(None::<web_sys::File>);
 
     let on_pick = move |ev: web_sys::Event| {
         let Some(file) = picked_files(&ev).into_iter().next() else { return };
-        photo.set_value(Some(file.clone()));
-        state.inspecting.set(true);
         leptos::task::spawn_local(async move {
-            let mut uploaded = read_files(state, vec![file]).await;
-            let sent = match uploaded.pop() {
-                Some(file) => engine::send(state, Request::Inspect { file }),
-                None => false,
-            };
-            if !sent {
-                state.inspecting.set(false);
+            if let Some(uploaded) = read_files(state, vec![file.clone()]).await.pop() {
+                start(state, uploaded, file.into());
             }
         });
     };
 
     Effect::new(move |_| {
         let Some(reply) = state.inspection.get() else { return };
-        let (Some(element), Some(file)) = (canvas.get(), photo.get_value()) else { return };
+        let (Some(element), Some(file)) = (canvas.get(), state.photo.get_value()) else { return };
         leptos::task::spawn_local(async move {
             if let Err(message) = draw_overlay(&element, &file, &reply).await {
                 state.report(format!("{}: {message}", reply.file));
@@ -54,6 +46,7 @@ pub fn InspectPanel() -> impl IntoView {
             <Show when=move || !ready()>
                 <p class="hint">"Train a product first."</p>
             </Show>
+            <super::demo::DemoSamples/>
             <Show when=move || state.inspecting.get()>
                 <p class="hint" aria-live="polite">"Inspecting…"</p>
             </Show>
@@ -73,8 +66,17 @@ pub fn InspectPanel() -> impl IntoView {
     }
 }
 
+/// Sends a photo to the engine; `photo` is drawn under the heatmap when the answer comes.
+pub fn start(state: AppState, file: UploadedFile, photo: web_sys::Blob) {
+    state.photo.set_value(Some(photo));
+    state.inspecting.set(true);
+    if !engine::send(state, Request::Inspect { file }) {
+        state.inspecting.set(false);
+    }
+}
+
 /// Draws the photo, then the heatmap stretched over it.
-async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::File, reply: &InspectionReply) -> Result<(), String> {
+async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::Blob, reply: &InspectionReply) -> Result<(), String> {
     let window = web_sys::window().ok_or("no window")?;
     let promise = window.create_image_bitmap_with_blob(file).map_err(|e| format!("{e:?}"))?;
     let bitmap: ImageBitmap = JsFuture::from(promise)

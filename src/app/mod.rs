@@ -1,5 +1,6 @@
 //! The page: header, train panel, inspect panel, errors. The engine runs in a worker.
 
+mod demo;
 mod engine;
 mod inspect;
 mod train;
@@ -23,6 +24,10 @@ pub struct AppState {
     /// Messages a person can act on; shown until dismissed.
     pub errors: RwSignal<Vec<String>>,
     pub engine: StoredValue<Option<EngineClient>, LocalStorage>,
+    /// The photo being inspected, to draw under the heatmap.
+    pub photo: StoredValue<Option<web_sys::Blob>, LocalStorage>,
+    /// The demo product shipped with this installation, if any.
+    pub demo: RwSignal<Option<demo::DemoManifest>>,
 }
 
 impl AppState {
@@ -43,12 +48,15 @@ pub fn App() -> impl IntoView {
         inspection: RwSignal::new(None),
         errors: RwSignal::new(Vec::new()),
         engine: StoredValue::new_local(None),
+        photo: StoredValue::new_local(None),
+        demo: RwSignal::new(None),
     };
     match EngineClient::spawn(state) {
         Ok(client) => state.engine.set_value(Some(client)),
         Err(message) => state.report(message),
     }
     provide_context(state);
+    demo::prepare(state);
 
     view! {
         <header class="top">
@@ -63,6 +71,7 @@ pub fn App() -> impl IntoView {
             <train::TrainPanel/>
             <inspect::InspectPanel/>
         </main>
+        <demo::DemoCredit/>
     }
 }
 

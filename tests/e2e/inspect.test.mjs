@@ -89,9 +89,21 @@ test('the backbone loads in the worker and names its backend', async () => {
   await app.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
 });
 
+test('the app opens with the demo product trained, and its samples inspect with one click', async () => {
+  const { page } = app;
+  await page.getByTestId('profile-ready').filter({ hasText: '(demo)' }).waitFor({ timeout: 300_000 });
+  await page.getByRole('button', { name: /Inspect cell0013\.png \(cracked\)/ }).click();
+  await verdict().waitFor();
+  assert.equal(await verdict().getAttribute('data-verdict'), 'damaged');
+  await page.getByRole('button', { name: /\(good\)/ }).first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=verdict]')?.getAttribute('data-verdict') === 'ok', null, { timeout: 60_000 });
+  await screenshot(page, '00-demo');
+  assert.match(await page.locator('footer').innerText(), /ELPV dataset.*CC BY-NC-SA 4\.0/);
+});
+
 test('training on 40 good cells shows progress while the page stays responsive', async () => {
   const { page } = app;
-  await page.getByTestId('profile-name').fill('Solar cell, mono');
+  await page.getByTestId('profile-name').fill('Mono cells, line 3');
   const notAnImage = { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a picture') };
   const photos = TRAIN.map((f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) }));
   await page.getByTestId('train-files').setInputFiles([...photos, notAnImage]);
@@ -101,8 +113,8 @@ test('training on 40 good cells shows progress while the page stays responsive',
   const started = Date.now();
   await page.evaluate(() => 1 + 1);
   assert.ok(Date.now() - started < 1000, 'the page froze during training');
-  await page.getByTestId('profile-ready').waitFor({ timeout: 600_000 });
-  assert.match(await page.getByTestId('profile-ready').innerText(), /Solar cell, mono.*40 good photos/s);
+  await page.getByTestId('profile-ready').filter({ hasText: 'Mono cells, line 3' }).waitFor({ timeout: 600_000 });
+  assert.match(await page.getByTestId('profile-ready').innerText(), /Mono cells, line 3.*40 good photos/s);
   assert.match(await page.getByTestId('threshold-method').innerText(), /held-out good photos/);
   // The bad file was skipped by name and the other 40 were used.
   assert.match(await page.getByTestId('error').innerText(), /notes\.png.*not a PNG or JPEG/);

