@@ -1,3 +1,5 @@
-//! Choosing thresholds (and, later, measuring how well a profile separates damage).
+//! Measuring how well a profile separates damage, and choosing its threshold.
 
+pub mod dataset;
+pub mod metrics;
 pub mod threshold;

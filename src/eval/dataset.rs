@@ -1,0 +1,1 @@
+//! Dataset layouts (MVTec AD, BTAD, plain folders) and defect categories.

@@ -1,0 +1,1 @@
+//! Threshold-free and threshold-dependent metrics of the twofold evaluation.
