@@ -6,6 +6,8 @@
 //! -> `engine::postprocess` (anomaly map, verdict, heatmap).
 //! `eval` holds threshold estimators; `app` and `worker` are the browser around the engine.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod engine;
 pub mod eval;
 pub mod protocol;

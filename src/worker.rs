@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::engine::inspector::{default_embed_config, Inspector, Profile, Trainer};
+use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
+use crate::engine::profile::Profile;
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::EngineError;
 use crate::protocol::{InspectionReply, ProfileSummary, Reply, Request};
@@ -46,12 +47,12 @@ async fn load_inspector() -> Result<Inspector, String> {
     )
     .map_err(|e| e.to_string())?;
     let onnx = fetch_bytes(&format!("./{}", manifest.file)).await?;
-    Inspector::new(manifest, &onnx, default_embed_config()).map_err(|e| e.to_string())
+    Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
 }
 
 fn train(state: &mut State, name: String, files: Vec<crate::protocol::UploadedFile>) -> Result<Reply, EngineError> {
     let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
-    let mut trainer = Trainer::new(inspector);
+    let mut trainer = Trainer::new(inspector, &TrainSettings::padim())?;
     let total = files.len();
     for (done, file) in files.iter().enumerate() {
         if let Err(e) = trainer.add(&file.name, &file.bytes) {
@@ -62,8 +63,8 @@ fn train(state: &mut State, name: String, files: Vec<crate::protocol::UploadedFi
     let profile = trainer.finish(&name)?;
     let summary = ProfileSummary {
         name: profile.name.clone(),
-        backbone: profile.backbone.clone(),
-        method: "PaDiM".into(),
+        backbone: format!("{} ({})", profile.backbone.name, crate::engine::profile::short(&profile.backbone.sha256)),
+        method: profile.model.method_name().into(),
         training_images: profile.training_images,
         threshold: profile.calibration.threshold,
         threshold_method: profile.calibration.method.clone(),
@@ -85,7 +86,7 @@ fn inspect(state: &State, file: crate::protocol::UploadedFile) -> Result<Reply, 
             damaged: result.damaged,
             threshold: profile.calibration.threshold,
             latency_ms: now_ms() - started,
-            map_size: result.map_size as u32,
+            map_size: result.map.size as u32,
             heatmap: result.heatmap,
         },
     })

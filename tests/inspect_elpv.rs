@@ -2,15 +2,15 @@
 
 mod common;
 
-use damagelens::engine::inspector::{default_embed_config, Inspector, Trainer};
+use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
 
 #[test]
 fn cracked_cells_score_above_the_threshold_and_unseen_good_cells_below() {
     let (manifest, onnx) = common::backbone();
-    let inspector = Inspector::new(manifest, &onnx, default_embed_config()).unwrap();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
     let good = common::elpv_mono("0.0");
     let cracked = common::elpv_mono("1.0");
-    let mut trainer = Trainer::new(&inspector);
+    let mut trainer = Trainer::new(&inspector, &TrainSettings::padim()).unwrap();
     for file in &good[..40] {
         trainer.add(file, &common::read(file)).unwrap();
     }

@@ -1,7 +1,7 @@
+//! `damagelens`: the engine on the command line, for batch work and CI.
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("damagelens: the command-line tool arrives with the engine issue");
-    std::process::exit(2);
+    std::process::exit(damagelens::cli::main());
 }
 #[cfg(target_arch = "wasm32")]
 fn main() {}

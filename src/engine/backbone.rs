@@ -15,6 +15,8 @@ use super::EngineError;
 /// One feature map of the single image in a batch: C x H x W, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureMap {
+    /// The ONNX output it came from.
+    pub name: String,
     pub channels: usize,
     pub height: usize,
     pub width: usize,
@@ -70,7 +72,8 @@ impl Backbone {
             .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
         results
             .iter()
-            .map(|t| {
+            .zip(&self.outputs)
+            .map(|(t, name)| {
                 let view = t
                     .to_plain_array_view::<f32>()
                     .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
@@ -80,7 +83,7 @@ impl Backbone {
                     [1, c] => (*c, 1, 1),
                     other => return Err(EngineError::model("backbone", format!("unexpected output shape {other:?}"))),
                 };
-                Ok(FeatureMap { channels: c, height: h, width: w, data: view.iter().copied().collect() })
+                Ok(FeatureMap { name: name.clone(), channels: c, height: h, width: w, data: view.iter().copied().collect() })
             })
             .collect()
     }

@@ -1,11 +1,15 @@
 //! The whole chain for one image, and training a profile from good images.
 
-use super::backbone::Backbone;
+use serde::{Deserialize, Serialize};
+
+use super::backbone::{Backbone, FeatureMap};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::image_ops::{decode_rgb, Preprocess};
 use super::manifest::BackboneManifest;
-use super::padim::{PadimAccumulator, PadimModel};
+use super::padim::PadimAccumulator;
+use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, AnomalyMap, Calibration};
+use super::profile::{short, AnomalyModel, BackboneId, Profile};
 use super::EngineError;
 use crate::eval::threshold::normal_statistics;
 
@@ -20,19 +24,35 @@ const HOLDOUT_EVERY: usize = 5;
 const NORMAL_K: f32 = 2.0;
 const PADIM_REGULARISATION: f64 = 0.01;
 
-pub fn default_embed_config() -> EmbedConfig {
-    EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42 }
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Method {
+    Padim,
+    PatchCore { coreset_ratio: f32 },
 }
 
-/// A trained product: what good looks like, and where damage starts.
-#[derive(Debug, Clone)]
-pub struct Profile {
-    pub name: String,
-    pub backbone: String,
+/// How a profile is trained: the method and how patches are embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub method: Method,
     pub embed: EmbedConfig,
-    pub padim: PadimModel,
-    pub calibration: Calibration,
-    pub training_images: usize,
+}
+
+impl TrainSettings {
+    /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
+    pub fn padim() -> Self {
+        TrainSettings {
+            method: Method::Padim,
+            embed: EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood: 1 },
+        }
+    }
+
+    /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
+    pub fn patchcore() -> Self {
+        TrainSettings {
+            method: Method::PatchCore { coreset_ratio: 0.01 },
+            embed: EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood: 3 },
+        }
+    }
 }
 
 /// The result of inspecting one image.
@@ -43,64 +63,73 @@ pub struct Inspection {
     /// The same on the 0..1 scale where the threshold is 0.5.
     pub normalised_score: f32,
     pub damaged: bool,
-    /// Side of the square map (the backbone input size).
-    pub map_size: usize,
-    /// map_size^2 RGBA pixels, to be stretched over the photo.
+    /// The raw anomaly map at the backbone's input resolution.
+    pub map: AnomalyMap,
+    /// map.size^2 RGBA pixels, to be stretched over the photo.
     pub heatmap: Vec<u8>,
     pub image_width: u32,
     pub image_height: u32,
 }
 
-/// Decode -> preprocess -> backbone -> embed, shared by training and inspection.
+/// Decode -> preprocess -> backbone: shared by training, inspection and evaluation.
 pub struct Inspector {
     manifest: BackboneManifest,
     preprocess: Preprocess,
     backbone: Backbone,
-    embedder: Embedder,
 }
 
 impl Inspector {
-    pub fn new(manifest: BackboneManifest, onnx: &[u8], embed: EmbedConfig) -> Result<Self, EngineError> {
-        let mut in_dims = 0;
-        for layer in &embed.layers {
-            let spec = manifest
-                .feature(layer)
-                .ok_or_else(|| EngineError::model(&manifest.file, format!("the manifest has no output {layer}")))?;
-            in_dims += spec.channels;
-        }
-        let names: Vec<&str> = embed.layers.iter().map(String::as_str).collect();
+    /// Loads the backbone with every feature output its manifest lists.
+    pub fn new(manifest: BackboneManifest, onnx: &[u8]) -> Result<Self, EngineError> {
+        let names: Vec<&str> = manifest.features.iter().map(|f| f.name.as_str()).collect();
         let preprocess = manifest.preprocess();
         let backbone = Backbone::load(&manifest, onnx, preprocess.size, &names)?;
-        Ok(Inspector { embedder: Embedder::new(embed, in_dims), preprocess, backbone, manifest })
+        Ok(Inspector { preprocess, backbone, manifest })
     }
 
     pub fn manifest(&self) -> &BackboneManifest {
         &self.manifest
     }
 
-    /// Patch features of one image file, plus the photo's size.
-    pub fn features(&self, file: &str, bytes: &[u8]) -> Result<(PatchGrid, (u32, u32)), EngineError> {
-        let rgb = decode_rgb(file, bytes)?;
-        let dims = rgb.dimensions();
-        let maps = self.backbone.run(self.preprocess.tensor(&rgb))?;
-        Ok((self.embedder.embed(&maps)?, dims))
+    pub fn backbone_id(&self) -> BackboneId {
+        BackboneId {
+            name: self.manifest.name.clone(),
+            sha256: self.manifest.onnx_sha256.clone(),
+            input_size: self.preprocess.size,
+        }
     }
 
-    fn anomaly_map(&self, model: &PadimModel, grid: &PatchGrid) -> Result<AnomalyMap, EngineError> {
+    /// Feature maps of one image file, plus the photo's size.
+    pub fn feature_maps(&self, file: &str, bytes: &[u8]) -> Result<(Vec<FeatureMap>, (u32, u32)), EngineError> {
+        let rgb = decode_rgb(file, bytes)?;
+        let dims = rgb.dimensions();
+        Ok((self.backbone.run(self.preprocess.tensor(&rgb))?, dims))
+    }
+
+    fn map_of(&self, model: &AnomalyModel, grid: &PatchGrid) -> Result<AnomalyMap, EngineError> {
         let scores = model.score(grid)?;
         let size = self.preprocess.size;
         Ok(AnomalyMap::from_patch_scores(&scores, grid.height, grid.width, size as usize, blur_sigma(size)))
     }
 
-    pub fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
-        if profile.embed != *self.embedder.config() {
+    /// The raw anomaly map of one image under `profile`, plus the photo's size.
+    pub fn anomaly_map(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
+        if profile.backbone.sha256 != self.manifest.onnx_sha256 {
             return Err(EngineError::Training(format!(
-                "profile {} was trained with other feature settings; train it again",
-                profile.name
+                "profile {} was trained with backbone {} {}, this app runs {}; train it again",
+                profile.name,
+                profile.backbone.name,
+                short(&profile.backbone.sha256),
+                short(&self.manifest.onnx_sha256)
             )));
         }
-        let (grid, (w, h)) = self.features(file, bytes)?;
-        let map = self.anomaly_map(&profile.padim, &grid)?;
+        let (maps, dims) = self.feature_maps(file, bytes)?;
+        let grid = profile.embedder.embed(&maps)?;
+        Ok((self.map_of(&profile.model, &grid)?, dims))
+    }
+
+    pub fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
+        let (map, (w, h)) = self.anomaly_map(profile, file, bytes)?;
         let score = map.max();
         let cal = &profile.calibration;
         let normalised: Vec<f32> = map.values.iter().map(|v| cal.normalise(*v)).collect();
@@ -108,39 +137,74 @@ impl Inspector {
             score,
             normalised_score: cal.normalise(score),
             damaged: cal.is_damaged(score),
-            map_size: map.size,
             heatmap: heatmap_rgba(&normalised),
+            map,
             image_width: w,
             image_height: h,
         })
     }
 }
 
-/// Trains a PaDiM profile one image at a time, so a caller can report progress and
-/// skip a bad file without losing the others.
+/// What the model is being fitted from, per method.
+enum Fit {
+    Padim(Option<PadimAccumulator>),
+    /// All training patches, n x dims; the coreset is chosen at the end.
+    PatchCore { ratio: f32, patches: Vec<f32> },
+}
+
+impl Fit {
+    fn add(&mut self, grid: &PatchGrid) -> Result<(), EngineError> {
+        match self {
+            Fit::Padim(acc) => acc.get_or_insert_with(|| PadimAccumulator::new(grid.height, grid.width, grid.dims)).add(grid),
+            Fit::PatchCore { patches, .. } => {
+                patches.extend_from_slice(&grid.data);
+                Ok(())
+            }
+        }
+    }
+
+    fn model(&self, dims: usize, seed: u64) -> Result<AnomalyModel, EngineError> {
+        match self {
+            Fit::Padim(acc) => Ok(AnomalyModel::Padim(acc.as_ref().ok_or(EngineError::NotTrained)?.finish(PADIM_REGULARISATION)?)),
+            Fit::PatchCore { ratio, patches } => Ok(AnomalyModel::PatchCore(PatchCoreModel::fit(patches, dims, *ratio, seed)?)),
+        }
+    }
+}
+
+/// Trains a profile one image at a time, so a caller can report progress and skip a bad
+/// file without losing the others.
 pub struct Trainer<'a> {
     inspector: &'a Inspector,
-    fit: Option<PadimAccumulator>,
+    embedder: Embedder,
+    fit: Fit,
     holdout: Vec<PatchGrid>,
+    grid: Option<(usize, usize)>,
     seen: usize,
 }
 
 impl<'a> Trainer<'a> {
-    pub fn new(inspector: &'a Inspector) -> Self {
-        Trainer { inspector, fit: None, holdout: Vec::new(), seen: 0 }
+    pub fn new(inspector: &'a Inspector, settings: &TrainSettings) -> Result<Self, EngineError> {
+        let embedder = Embedder::new(settings.embed.clone(), inspector.manifest())?;
+        let fit = match settings.method {
+            Method::Padim => Fit::Padim(None),
+            Method::PatchCore { coreset_ratio } => Fit::PatchCore { ratio: coreset_ratio, patches: Vec::new() },
+        };
+        Ok(Trainer { inspector, embedder, fit, holdout: Vec::new(), grid: None, seen: 0 })
     }
 
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let (grid, _) = self.inspector.features(file, bytes)?;
+        let (maps, _) = self.inspector.feature_maps(file, bytes)?;
+        let grid = self.embedder.embed(&maps)?;
+        if *self.grid.get_or_insert((grid.height, grid.width)) != (grid.height, grid.width) {
+            return Err(EngineError::Training(format!("{file}: its feature grid differs from the other photos")));
+        }
         self.seen += 1;
         if self.seen % HOLDOUT_EVERY == 0 {
             self.holdout.push(grid);
             return Ok(());
         }
-        self.fit
-            .get_or_insert_with(|| PadimAccumulator::new(grid.height, grid.width, grid.dims))
-            .add(&grid)
+        self.fit.add(&grid)
     }
 
     pub fn images(&self) -> usize {
@@ -149,33 +213,33 @@ impl<'a> Trainer<'a> {
 
     /// Fits on the training part, chooses the threshold on the held-out part, then
     /// refits on everything so no photo is wasted.
-    pub fn finish(self, name: &str) -> Result<Profile, EngineError> {
+    pub fn finish(mut self, name: &str) -> Result<Profile, EngineError> {
         if self.seen < MIN_TRAINING_IMAGES {
             return Err(EngineError::Training(format!(
                 "{} usable photo(s) of good items; at least {MIN_TRAINING_IMAGES} are needed. Add more and train again",
                 self.seen
             )));
         }
-        let mut acc = self.fit.ok_or(EngineError::NotTrained)?;
-        let fitted = acc.finish(PADIM_REGULARISATION)?;
+        let (dims, seed) = (self.embedder.out_dims(), self.embedder.config().seed);
+        let fitted = self.fit.model(dims, seed)?;
         let mut scores = Vec::with_capacity(self.holdout.len());
         let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
         for grid in &self.holdout {
-            let map = self.inspector.anomaly_map(&fitted, grid)?;
+            let map = self.inspector.map_of(&fitted, grid)?;
             scores.push(map.max());
             lo = lo.min(map.min());
             hi = hi.max(map.max());
         }
         let threshold = normal_statistics(&scores, NORMAL_K).map_err(EngineError::Training)?;
         for grid in &self.holdout {
-            acc.add(grid)?;
+            self.fit.add(grid)?;
         }
-        let manifest = self.inspector.manifest();
         Ok(Profile {
             name: name.to_string(),
-            backbone: format!("{} ({})", manifest.name, &manifest.onnx_sha256[..manifest.onnx_sha256.len().min(12)]),
-            embed: self.inspector.embedder.config().clone(),
-            padim: acc.finish(PADIM_REGULARISATION)?,
+            backbone: self.inspector.backbone_id(),
+            grid: self.grid.ok_or(EngineError::NotTrained)?,
+            model: self.fit.model(dims, seed)?,
+            embedder: self.embedder,
             calibration: Calibration {
                 threshold,
                 min: lo,

@@ -7,6 +7,8 @@ pub mod image_ops;
 pub mod inspector;
 pub mod manifest;
 pub mod padim;
+pub mod patchcore;
 pub mod postprocess;
+pub mod profile;
 
 pub use error::EngineError;

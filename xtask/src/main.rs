@@ -147,13 +147,19 @@ fn cargo_tool(package: &str, version: &str) -> Result {
         return Ok(());
     }
     eprintln!("installing from crates.io (a few minutes on 2 cores)");
-    let locked = run("cargo", &["install", package, "--version", version, "--locked", "--force"]);
+    // Trunk's release profile asks for fat LTO in one codegen unit: minutes of linking
+    // for a build tool whose speed does not matter here.
+    let fast = [
+        ("CARGO_PROFILE_RELEASE_LTO".to_string(), "false".to_string()),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS".to_string(), "16".to_string()),
+    ];
+    let locked = run_in("cargo", &["install", package, "--version", version, "--locked", "--force"], None, &fast);
     if locked.is_ok() {
         return locked;
     }
     // Its lockfile can name a dependency release the registry no longer serves.
     eprintln!("the locked install failed; resolving {package}'s dependencies afresh");
-    run("cargo", &["install", package, "--version", version, "--force"])
+    run_in("cargo", &["install", package, "--version", version, "--force"], None, &fast)
 }
 
 fn system_packages() -> Result {

@@ -1,0 +1,245 @@
+//! The native command-line tool: train, calibrate, inspect, eval.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::embed::EmbedConfig;
+use crate::engine::image_ops::MAX_FILE_BYTES;
+use crate::engine::inspector::{Inspector, Method, TrainSettings, Trainer};
+use crate::engine::manifest::BackboneManifest;
+use crate::engine::profile::Profile;
+
+#[derive(Parser)]
+#[command(name = "damagelens", version, about = "Visual damage inspection trained on good items only (PaDiM / PatchCore).")]
+struct Cli {
+    /// Backbone manifest; the ONNX file sits beside it.
+    #[arg(long, global = true, default_value = "models/efficientnet_lite0.manifest.json")]
+    backbone: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Learn a product from photos of good items; writes a profile file.
+    Train {
+        /// Image files or folders of good items.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        name: String,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Score photos with a profile; prints one JSON line each and can write heatmaps.
+    Inspect {
+        #[arg(long)]
+        profile: PathBuf,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Folder for heatmap PNGs (the photo with the heatmap over it).
+        #[arg(long)]
+        heatmaps: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    Padim,
+    Patchcore,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct SettingsArgs {
+    #[arg(long, value_enum, default_value = "padim")]
+    pub method: MethodArg,
+    /// PatchCore: share of training patches kept in the memory bank.
+    #[arg(long)]
+    pub coreset: Option<f32>,
+    /// Backbone outputs feeding the patches, finest first (default feat_s8,feat_s16).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<String>>,
+    /// Random projection dimension; 0 keeps every channel.
+    #[arg(long)]
+    pub dims: Option<usize>,
+    /// Neighbourhood averaged around each patch (1, 3, 5 or 7).
+    #[arg(long)]
+    pub neighbourhood: Option<usize>,
+}
+
+impl SettingsArgs {
+    pub fn settings(&self) -> TrainSettings {
+        let mut s = match self.method {
+            MethodArg::Padim => TrainSettings::padim(),
+            MethodArg::Patchcore => TrainSettings::patchcore(),
+        };
+        if let (Method::PatchCore { coreset_ratio }, Some(c)) = (&mut s.method, self.coreset) {
+            *coreset_ratio = c;
+        }
+        let e: &mut EmbedConfig = &mut s.embed;
+        if let Some(layers) = &self.layers {
+            e.layers = layers.clone();
+        }
+        if let Some(d) = self.dims {
+            e.dims = (d > 0).then_some(d);
+        }
+        if let Some(n) = self.neighbourhood {
+            e.neighbourhood = n;
+        }
+        s
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, String>;
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings.settings()),
+        Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("damagelens: {message}");
+            1
+        }
+    }
+}
+
+pub fn load_inspector(manifest_path: &Path) -> CliResult<Inspector> {
+    let json = std::fs::read_to_string(manifest_path)
+        .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", manifest_path.display()))?;
+    let manifest = BackboneManifest::from_json(&manifest_path.display().to_string(), &json).map_err(|e| e.to_string())?;
+    let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
+    let onnx = std::fs::read(&onnx_path)
+        .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", onnx_path.display()))?;
+    Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
+}
+
+/// Reads a file refusing sizes no image or profile has, before reading it all.
+pub fn read_bounded(path: &Path) -> CliResult<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_FILE_BYTES.max(crate::engine::profile::MAX_PROFILE_BYTES) as u64 {
+        return Err(format!("{}: {} MB is more than DamageLens reads", path.display(), meta.len() >> 20));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Image files given directly or found (sorted) in the given folders.
+pub fn image_files(inputs: &[PathBuf]) -> CliResult<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| format!("{}: {e}", input.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn progress(total: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Trains a profile from image files; bad files are reported and skipped.
+pub fn train_profile(inspector: &Inspector, files: &[PathBuf], name: &str, settings: &TrainSettings) -> CliResult<Profile> {
+    let mut trainer = Trainer::new(inspector, settings).map_err(|e| e.to_string())?;
+    let bar = progress(files.len(), "training");
+    for path in files {
+        let added = read_bounded(path).and_then(|bytes| trainer.add(&path.display().to_string(), &bytes).map_err(|e| e.to_string()));
+        if let Err(message) = added {
+            bar.suspend(|| eprintln!("skipped: {message}"));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    trainer.finish(name).map_err(|e| e.to_string())
+}
+
+fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &TrainSettings) -> CliResult {
+    let inspector = load_inspector(backbone)?;
+    let profile = train_profile(&inspector, &image_files(images)?, name, settings)?;
+    let bytes = profile.to_bytes().map_err(|e| e.to_string())?;
+    // Written beside the target and renamed, so a failure never leaves half a profile.
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!(
+        "{}: {} on {} good images, threshold {:.3} ({})",
+        out.display(),
+        profile.model.method_name(),
+        profile.training_images,
+        profile.calibration.threshold,
+        profile.calibration.method
+    );
+    Ok(())
+}
+
+pub fn load_profile(inspector: &Inspector, path: &Path) -> CliResult<Profile> {
+    let bytes = read_bounded(path)?;
+    Profile::from_bytes(&path.display().to_string(), &bytes, Some(&inspector.manifest().onnx_sha256)).map_err(|e| e.to_string())
+}
+
+fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: Option<&Path>) -> CliResult {
+    let inspector = load_inspector(backbone)?;
+    let profile = load_profile(&inspector, profile_path)?;
+    if let Some(dir) = heatmaps {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut failures = 0;
+    for path in image_files(images)? {
+        let name = path.display().to_string();
+        let result = read_bounded(&path).and_then(|bytes| {
+            let r = inspector.inspect(&profile, &name, &bytes).map_err(|e| e.to_string())?;
+            if let Some(dir) = heatmaps {
+                let out = dir.join(format!("{}.heatmap.png", path.file_stem().unwrap_or_default().to_string_lossy()));
+                write_overlay(&bytes, &name, &r.heatmap, r.map.size as u32, &out)?;
+            }
+            Ok(r)
+        });
+        match result {
+            Ok(r) => println!(
+                "{}",
+                serde_json::json!({
+                    "file": name, "score": r.score, "normalised_score": r.normalised_score,
+                    "verdict": if r.damaged { "damaged" } else { "ok" }, "threshold": profile.calibration.threshold,
+                })
+            ),
+            Err(message) => {
+                failures += 1;
+                eprintln!("damagelens: {message}");
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(format!("{failures} image(s) could not be inspected"));
+    }
+    Ok(())
+}
+
+/// The photo with the RGBA heatmap blended over it, at the photo's size.
+fn write_overlay(photo: &[u8], name: &str, heatmap: &[u8], size: u32, out: &Path) -> CliResult {
+    let rgb = crate::engine::image_ops::decode_rgb(name, photo).map_err(|e| e.to_string())?;
+    let layer = image::RgbaImage::from_raw(size, size, heatmap.to_vec()).ok_or("heatmap has the wrong size")?;
+    let layer = image::imageops::resize(&layer, rgb.width(), rgb.height(), image::imageops::FilterType::Triangle);
+    let mut canvas = image::DynamicImage::ImageRgb8(rgb).to_rgba8();
+    image::imageops::overlay(&mut canvas, &layer, 0, 0);
+    canvas.save(out).map_err(|e| format!("{}: {e}", out.display()))
+}
