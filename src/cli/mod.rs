@@ -1,5 +1,7 @@
 //! The native command-line tool: train, calibrate, inspect, eval.
 
+mod eval;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -45,6 +47,8 @@ enum Command {
         #[arg(long)]
         heatmaps: Option<PathBuf>,
     },
+    /// Evaluate on a dataset folder (MVTec AD, BTAD or plain layout): the twofold report.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,6 +105,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings.settings()),
         Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
+        Command::Eval(args) => eval::run(&cli.backbone, &args),
     };
     match result {
         Ok(()) => 0,

@@ -2,4 +2,5 @@
 
 pub mod dataset;
 pub mod metrics;
+pub mod report;
 pub mod threshold;

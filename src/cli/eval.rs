@@ -1,0 +1,197 @@
+//! `damagelens eval --dataset DIR`: train (or load) a profile, choose the threshold, and
+//! print the twofold report by defect category, with JSON and CSV exports.
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use super::{load_inspector, load_profile, progress, read_bounded, train_profile, CliResult, SettingsArgs};
+use crate::engine::inspector::Inspector;
+use crate::engine::profile::Profile;
+use crate::eval::dataset::{load_dir, Sample};
+use crate::eval::metrics::PixelSet;
+use crate::eval::report::{report, scores_csv, EvalItem, Metrics, Report};
+use crate::eval::threshold::{choose, CalibrationSet, ThresholdMethod};
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum ThresholdArg {
+    /// Keep the profile's own threshold (normal-score statistics from held-out good images).
+    Profile,
+    MaxIou,
+    MaxF1,
+    Youden,
+    /// Mean + 3 sigma of good calibration images.
+    Sigma,
+    /// 99th percentile of good calibration images.
+    Percentile,
+    /// Flag at most 1% of good calibration images.
+    FpBudget,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Dataset folder: MVTec AD, BTAD or plain layout.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Evaluate this profile instead of training one on the dataset's train split.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// CSV assigning categories and background flags: path,category,background.
+    #[arg(long)]
+    pub categories: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "profile")]
+    pub threshold_method: ThresholdArg,
+    /// Damaged images per defect type taken out of the test set to calibrate the threshold.
+    #[arg(long, default_value_t = 2)]
+    pub calibrate: usize,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+fn method(arg: ThresholdArg) -> Option<ThresholdMethod> {
+    Some(match arg {
+        ThresholdArg::Profile => return None,
+        ThresholdArg::MaxIou => ThresholdMethod::MaxIou,
+        ThresholdArg::MaxF1 => ThresholdMethod::MaxF1,
+        ThresholdArg::Youden => ThresholdMethod::Youden,
+        ThresholdArg::Sigma => ThresholdMethod::NormalSigma { k: 3.0 },
+        ThresholdArg::Percentile => ThresholdMethod::NormalPercentile { percentile: 99.0 },
+        ThresholdArg::FpBudget => ThresholdMethod::FalsePositiveBudget { max_rate: 0.01 },
+    })
+}
+
+/// Scores one sample and reads its mask at the map's resolution. A mask that cannot be
+/// used is reported and the image still counts at image level.
+fn evaluate(inspector: &Inspector, profile: &Profile, root: &Path, sample: &Sample, problems: &mut Vec<String>) -> CliResult<EvalItem> {
+    let path = root.join(&sample.path);
+    let bytes = read_bounded(&path)?;
+    let (map, (w, h)) = inspector.anomaly_map(profile, &sample.path, &bytes).map_err(|e| e.to_string())?;
+    let size = map.size as u32;
+    let mask = match (&sample.mask, sample.anomalous) {
+        (_, false) => Some(vec![false; map.values.len()]),
+        (None, true) => None,
+        (Some(rel), true) => match read_mask(&root.join(rel), (w, h), size) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                problems.push(format!("{rel}: {why}; {} evaluated at image level only", sample.path));
+                None
+            }
+        },
+    };
+    Ok(EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask })
+}
+
+fn read_mask(path: &Path, image_size: (u32, u32), size: u32) -> Result<Vec<bool>, String> {
+    let bytes = read_bounded(path)?;
+    let mask = image::load_from_memory(&bytes).map_err(|e| format!("unreadable mask ({e})"))?.to_luma8();
+    if mask.dimensions() != image_size {
+        return Err(format!("mask is {}x{}, the image {}x{}", mask.width(), mask.height(), image_size.0, image_size.1));
+    }
+    let resized = image::imageops::resize(&mask, size, size, image::imageops::FilterType::Nearest);
+    Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
+}
+
+fn evaluate_all(inspector: &Inspector, profile: &Profile, root: &Path, samples: &[Sample], what: &str, problems: &mut Vec<String>) -> Vec<EvalItem> {
+    let bar = progress(samples.len(), what);
+    let mut items = Vec::with_capacity(samples.len());
+    for sample in samples {
+        match evaluate(inspector, profile, root, sample, problems) {
+            Ok(item) => items.push(item),
+            Err(message) => problems.push(format!("{message}; left out")),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    items
+}
+
+pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
+    let root = &args.dataset;
+    let dataset = load_dir(root, args.categories.as_deref()).map_err(|e| e.to_string())?;
+    let mut problems = dataset.problems.clone();
+    eprintln!("{}: {} layout, {} training and {} test images", root.display(), dataset.layout, dataset.train.len(), dataset.test.len());
+    let inspector = load_inspector(backbone)?;
+    let profile = match &args.profile {
+        Some(path) => load_profile(&inspector, path)?,
+        None => {
+            let files: Vec<PathBuf> = dataset.train.iter().map(|p| root.join(p)).collect();
+            let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+            train_profile(&inspector, &files, &name, &args.settings.settings())?
+        }
+    };
+
+    // Calibration images come out of the test set (and the validation split), so the
+    // threshold is never chosen on what it is judged on.
+    let mut test = dataset.test.clone();
+    let (threshold, threshold_method) = match method(args.threshold_method) {
+        None => (profile.calibration.threshold, profile.calibration.method.clone()),
+        Some(m) => {
+            let mut calibration: Vec<Sample> = dataset.validation.clone();
+            let mut per_defect = std::collections::BTreeMap::<String, usize>::new();
+            test.retain(|s| {
+                let n = per_defect.entry(s.defect.clone()).or_default();
+                let take = s.anomalous && s.mask.is_some() && *n < args.calibrate;
+                if take {
+                    *n += 1;
+                    calibration.push(s.clone());
+                }
+                !take
+            });
+            let cal = evaluate_all(&inspector, &profile, root, &calibration, "calibrating", &mut problems);
+            let size = cal.first().map(|i| (i.map.len() as f64).sqrt() as usize).unwrap_or(0);
+            let with_masks: Vec<&EvalItem> = cal.iter().filter(|i| i.mask.is_some()).collect();
+            let set = CalibrationSet {
+                good_scores: cal.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
+                anomalous_scores: cal.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
+                pixels: Some(PixelSet {
+                    maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
+                    masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
+                    width: size,
+                    height: size,
+                }),
+            };
+            let chosen = choose(&m, &set)?;
+            (chosen.value, chosen.explanation)
+        }
+    };
+
+    let items = evaluate_all(&inspector, &profile, root, &test, "evaluating", &mut problems);
+    if items.is_empty() {
+        return Err(format!("{}: no test image could be evaluated", root.display()));
+    }
+    let map_size = (items[0].map.len() as f64).sqrt() as usize;
+    let report = report(&items, map_size, threshold, &threshold_method);
+    for p in &problems {
+        eprintln!("note: {p}");
+    }
+    print_report(&profile, &report);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.scores {
+        std::fs::write(path, scores_csv(&items)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_report(profile: &Profile, r: &Report) {
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into());
+    println!("{} ({}, {} training images)", profile.name, profile.model.method_name(), profile.training_images);
+    println!("threshold {:.3}: {}", r.threshold, r.threshold_method);
+    println!("{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy");
+    let row = |name: &str, m: &Metrics| {
+        println!(
+            "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            name, m.images, f(m.image_AUROC), f(m.image_AP), f(m.pixel_AUROC), f(m.pixel_AUPRO), f(m.pixel_IoU), f(m.pixel_F1), f(m.pixel_precision), f(m.pixel_recall), f(m.image_accuracy)
+        )
+    };
+    for (name, m) in &r.categories {
+        row(name, m);
+    }
+    row("overall", &r.overall);
+}

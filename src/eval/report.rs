@@ -1,0 +1,168 @@
+//! The twofold report: threshold-free and threshold-dependent metrics, overall and by
+//! product-agnostic defect category. Pure, so the CLI and the browser share it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::dataset::Category;
+use super::metrics::{auroc, average_precision, image_accuracy, PixelSet};
+
+/// AUPRO integrates the PRO curve up to this false-positive rate (MVTec convention).
+pub const AUPRO_MAX_FPR: f64 = 0.3;
+const CURVE_STEPS: usize = 1000;
+
+/// One evaluated image. `map` and `mask` are square, `map_size` on a side.
+#[derive(Debug, Clone)]
+pub struct EvalItem {
+    pub path: String,
+    pub anomalous: bool,
+    pub category: Option<Category>,
+    pub score: f32,
+    pub map: Vec<f32>,
+    /// Ground truth; for good images all false. None when it could not be read.
+    pub mask: Option<Vec<bool>>,
+}
+
+/// Metric names are the keys of the JSON report (and of the browser's export).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(non_snake_case)]
+pub struct Metrics {
+    pub images: usize,
+    pub anomalous: usize,
+    pub image_AUROC: Option<f64>,
+    pub image_AP: Option<f64>,
+    pub pixel_AUROC: Option<f64>,
+    pub pixel_AUPRO: Option<f64>,
+    /// At the chosen threshold:
+    pub pixel_IoU: Option<f64>,
+    pub pixel_F1: Option<f64>,
+    pub pixel_precision: Option<f64>,
+    pub pixel_recall: Option<f64>,
+    pub pixel_FPR: Option<f64>,
+    pub image_accuracy: Option<f64>,
+    /// The best IoU over all thresholds: what a perfectly calibrated threshold would give.
+    pub pixel_best_IoU: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub threshold: f32,
+    pub threshold_method: String,
+    #[serde(flatten)]
+    pub overall: Metrics,
+    pub categories: BTreeMap<String, Metrics>,
+}
+
+fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
+    let scores: Vec<f32> = items.iter().map(|i| i.score).collect();
+    let labels: Vec<bool> = items.iter().map(|i| i.anomalous).collect();
+    let with_masks: Vec<&&EvalItem> = items.iter().filter(|i| i.mask.is_some() && i.map.len() == map_size * map_size).collect();
+    let pixels = PixelSet {
+        maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
+        masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
+        width: map_size,
+        height: map_size,
+    };
+    let usable = !with_masks.is_empty() && pixels.validate().is_ok() && pixels.damaged_images() > 0;
+    let at = usable.then(|| pixels.at_threshold(threshold));
+    Metrics {
+        images: items.len(),
+        anomalous: labels.iter().filter(|l| **l).count(),
+        image_AUROC: auroc(&scores, &labels),
+        image_AP: average_precision(&scores, &labels),
+        pixel_AUROC: usable.then(|| pixels.pixel_auroc()).flatten(),
+        pixel_AUPRO: usable.then(|| pixels.aupro(AUPRO_MAX_FPR)).flatten(),
+        pixel_IoU: at.map(|a| a.iou),
+        pixel_F1: at.map(|a| a.f1),
+        pixel_precision: at.map(|a| a.precision),
+        pixel_recall: at.map(|a| a.recall),
+        pixel_FPR: at.map(|a| a.fpr),
+        image_accuracy: image_accuracy(&scores, &labels, threshold),
+        pixel_best_IoU: usable
+            .then(|| pixels.iou_curve(CURVE_STEPS))
+            .flatten()
+            .and_then(|c| c.y.into_iter().reduce(f64::max)),
+    }
+}
+
+/// The report over all items and, per category, over the good items plus that
+/// category's damaged ones.
+pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, threshold_method: &str) -> Report {
+    let all: Vec<&EvalItem> = items.iter().collect();
+    let mut categories = BTreeMap::new();
+    for category in Category::ALL {
+        let subset: Vec<&EvalItem> = items.iter().filter(|i| !i.anomalous || i.category == Some(category)).collect();
+        if subset.iter().any(|i| i.anomalous) {
+            categories.insert(category.to_string(), metrics(&subset, map_size, threshold));
+        }
+    }
+    Report { threshold, threshold_method: threshold_method.to_string(), overall: metrics(&all, map_size, threshold), categories }
+}
+
+/// The per-image scores as CSV: `path,label,category,score` (label 1 = anomalous).
+pub fn scores_csv(items: &[EvalItem]) -> String {
+    let mut out = String::from("path,label,category,score\n");
+    for i in items {
+        let path = if i.path.contains([',', '"', '\n']) { format!("\"{}\"", i.path.replace('"', "\"\"")) } else { i.path.clone() };
+        let category = i.category.map(|c| c.to_string()).unwrap_or_else(|| if i.anomalous { "unknown".into() } else { "good".into() });
+        out.push_str(&format!("{path},{},{category},{}\n", u8::from(i.anomalous), i.score));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(anomalous: bool, category: Option<Category>, score: f32, hot: Option<usize>) -> EvalItem {
+        // 2x2 maps: the damaged pixel (if any) is `hot`, and the map marks it with `score`.
+        let mut map = vec![0.1; 4];
+        let mut mask = vec![false; 4];
+        if let Some(p) = hot {
+            map[p] = score;
+            mask[p] = true;
+        }
+        EvalItem { path: format!("img{score}.png"), anomalous, category, score: map.iter().copied().fold(0.0, f32::max), map, mask: Some(mask) }
+    }
+
+    #[test]
+    fn perfect_separation_gives_perfect_metrics_overall_and_per_category() {
+        let items = vec![
+            item(false, None, 0.1, None),
+            item(false, None, 0.1, None),
+            item(true, Some(Category::Structural), 0.9, Some(0)),
+            item(true, Some(Category::Surface), 0.8, Some(3)),
+        ];
+        let r = report(&items, 2, 0.5, "manual");
+        assert_eq!(r.overall.image_AUROC, Some(1.0));
+        assert_eq!(r.overall.pixel_AUROC, Some(1.0));
+        assert_eq!(r.overall.pixel_IoU, Some(1.0));
+        assert_eq!(r.overall.image_accuracy, Some(1.0));
+        assert_eq!(r.categories.keys().collect::<Vec<_>>(), vec!["structural", "surface"]);
+        assert_eq!(r.categories["surface"].images, 3);
+        let json = serde_json::to_value(&r).unwrap();
+        for key in ["image_AUROC", "pixel_AUROC", "pixel_AUPRO", "image_AP", "pixel_IoU", "pixel_F1", "pixel_precision", "pixel_recall", "image_accuracy"] {
+            assert!(json.get(key).is_some(), "{key} missing at the top level");
+            assert!(json["categories"]["structural"].get(key).is_some(), "{key} missing per category");
+        }
+    }
+
+    #[test]
+    fn a_threshold_too_high_misses_everything() {
+        let items = vec![item(false, None, 0.1, None), item(true, Some(Category::Combined), 0.9, Some(1))];
+        let r = report(&items, 2, 5.0, "manual");
+        assert_eq!(r.overall.pixel_recall, Some(0.0));
+        assert_eq!(r.overall.image_accuracy, Some(0.5));
+        assert_eq!(r.overall.pixel_best_IoU, Some(1.0));
+    }
+
+    #[test]
+    fn scores_csv_quotes_awkward_paths() {
+        let mut a = item(true, Some(Category::Surface), 0.9, Some(0));
+        a.path = "test/scratch/a,b.png".into();
+        let csv = scores_csv(&[a, item(false, None, 0.1, None)]);
+        assert_eq!(csv.lines().nth(1).unwrap(), "\"test/scratch/a,b.png\",1,surface,0.9");
+        assert_eq!(csv.lines().nth(2).unwrap(), "img0.1.png,0,good,0.1");
+    }
+}

@@ -1,0 +1,114 @@
+//! `damagelens eval` end to end on an MVTec-layout folder built here: good ELPV cells,
+//! and the same kind of cells with cracks painted at known places, so the masks are exact.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use damagelens::eval::metrics::auroc;
+use image::{GrayImage, Luma};
+
+/// Paints a dark 3 px line from (x0, y0) to (x1, y1) into `img` and `mask`.
+fn paint_crack(img: &mut image::RgbImage, mask: &mut GrayImage, (x0, y0): (f32, f32), (x1, y1): (f32, f32)) {
+    let steps = ((x1 - x0).hypot(y1 - y0) * 2.0) as usize;
+    for s in 0..=steps {
+        let t = s as f32 / steps as f32;
+        let (cx, cy) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (x, y) = ((cx as i32 + dx) as u32, (cy as i32 + dy) as u32);
+                if x < img.width() && y < img.height() {
+                    img.put_pixel(x, y, image::Rgb([20, 20, 20]));
+                    mask.put_pixel(x, y, Luma([255]));
+                }
+            }
+        }
+    }
+}
+
+fn build_dataset(dir: &Path) {
+    let good = common::elpv_mono("0.0");
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    for (i, f) in good[..20].iter().enumerate() {
+        write(&format!("train/good/{i:03}.png"), &common::read(f));
+    }
+    for (i, f) in good[20..26].iter().enumerate() {
+        write(&format!("test/good/{i:03}.png"), &common::read(f));
+    }
+    for (i, f) in good[26..32].iter().enumerate() {
+        let mut img = image::load_from_memory(&common::read(f)).unwrap().to_rgb8();
+        let mut mask = GrayImage::new(img.width(), img.height());
+        let o = 30.0 * i as f32;
+        paint_crack(&mut img, &mut mask, (60.0 + o / 2.0, 70.0), (150.0 + o / 2.0, 200.0));
+        std::fs::create_dir_all(dir.join("test/crack")).unwrap();
+        std::fs::create_dir_all(dir.join("ground_truth/crack")).unwrap();
+        img.save(dir.join(format!("test/crack/{i:03}.png"))).unwrap();
+        if i == 4 {
+            continue; // a missing mask: reported, image still evaluated
+        }
+        let mask = if i == 5 { image::imageops::resize(&mask, 10, 10, image::imageops::FilterType::Nearest) } else { mask };
+        mask.save(dir.join(format!("ground_truth/crack/{i:03}_mask.png"))).unwrap();
+    }
+}
+
+fn damagelens(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_damagelens"))
+        .current_dir(common::root())
+        .args(args)
+        .output()
+        .expect("the CLI runs")
+}
+
+#[test]
+fn eval_prints_the_twofold_report_and_its_exports_agree() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("damagelens-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    build_dataset(&dir);
+    let (json, csv) = (dir.join("report.json"), dir.join("scores.csv"));
+    let out = damagelens(&["eval", "--dataset", dir.to_str().unwrap(), "--json", json.to_str().unwrap(), "--scores", csv.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("structural") && stdout.contains("overall"), "{stdout}");
+    // The missing and the wrongly sized mask are named; their images still count.
+    assert!(stderr.contains("test/crack/004.png") && stderr.contains("no mask"), "{stderr}");
+    assert!(stderr.contains("ground_truth/crack/005_mask.png") && stderr.contains("mask is 10x10"), "{stderr}");
+
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows: Vec<(bool, f32)> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1] == "1", f[3].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 12);
+    let labels: Vec<bool> = rows.iter().map(|r| r.0).collect();
+    let scores: Vec<f32> = rows.iter().map(|r| r.1).collect();
+    let from_csv = auroc(&scores, &labels).unwrap();
+    assert_eq!(report["image_AUROC"].as_f64().unwrap(), from_csv);
+    assert_eq!(report["categories"]["structural"]["images"], 12);
+    // Painted cracks are found where they are.
+    assert!(report["pixel_AUROC"].as_f64().unwrap() > 0.9, "{report}");
+    assert!(report["pixel_AUPRO"].as_f64().unwrap() > 0.6, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_on_a_folder_without_good_training_images_says_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("damagelens-empty-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("train/good")).unwrap();
+    std::fs::create_dir_all(dir.join("test/good")).unwrap();
+    std::fs::write(dir.join("test/good/000.png"), common::read("tests/data/skimage/brick.png")).unwrap();
+    let out = damagelens(&["eval", "--dataset", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("train/good") && stderr.contains("no images"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
