@@ -53,14 +53,6 @@ impl Backbone {
         Ok(Backbone { plan: model, outputs: outputs.iter().map(|s| s.to_string()).collect(), size })
     }
 
-    pub fn input_size(&self) -> u32 {
-        self.size
-    }
-
-    pub fn output_names(&self) -> &[String] {
-        &self.outputs
-    }
-
     /// Runs the network on one preprocessed CHW tensor; returns the outputs in the order asked for.
     pub fn run(&self, chw: Vec<f32>) -> Result<Vec<FeatureMap>, EngineError> {
         let s = self.size as usize;

@@ -207,10 +207,6 @@ impl<'a> Trainer<'a> {
         self.fit.add(&grid)
     }
 
-    pub fn images(&self) -> usize {
-        self.seen
-    }
-
     /// Fits on the training part, chooses the threshold on the held-out part, then
     /// refits on everything so no photo is wasted.
     pub fn finish(mut self, name: &str) -> Result<Profile, EngineError> {

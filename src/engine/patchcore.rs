@@ -28,11 +28,6 @@ impl PatchCoreModel {
         self.bank.len() / self.dims.max(1)
     }
 
-    /// Multiply-adds to score one patch: the cost of one exhaustive search.
-    pub fn search_cost(&self) -> usize {
-        self.bank.len()
-    }
-
     /// Picks a coreset of `patches` (n x dims) of about `ratio` of them (at least one).
     pub fn fit(patches: &[f32], dims: usize, ratio: f32, seed: u64) -> Result<Self, EngineError> {
         if dims == 0 || patches.is_empty() || patches.len() % dims != 0 {

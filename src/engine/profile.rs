@@ -21,7 +21,6 @@ use super::EngineError;
 
 pub const PROFILE_FORMAT: &str = "damagelens-profile";
 pub const PROFILE_VERSION: u32 = 1;
-pub const PROFILE_EXTENSION: &str = "dlprofile";
 /// Far above any real profile (PaDiM at 100 dims is about 16 MB).
 pub const MAX_PROFILE_BYTES: usize = 512 * 1024 * 1024;
 const MAX_GRID_SIDE: usize = 256;
