@@ -101,6 +101,28 @@ fn eval_prints_the_twofold_report_and_its_exports_agree() {
 }
 
 #[test]
+fn calibrate_chooses_the_threshold_from_masks_and_inspect_uses_it() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("damagelens-cal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    build_dataset(&dir);
+    let p = |rel: &str| dir.join(rel).to_str().unwrap().to_string();
+    let train = damagelens(&["train", &p("train/good"), "--name", "cells", "--out", &p("cells.dlprofile")]);
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let cal = damagelens(&[
+        "calibrate", "--profile", &p("cells.dlprofile"), "--good", &p("test/good"), "--damaged", &p("test/crack"),
+        "--masks", &p("ground_truth/crack"), "--method", "max-iou", "--out", &p("calibrated.dlprofile"),
+    ]);
+    let stderr = String::from_utf8_lossy(&cal.stderr);
+    assert!(cal.status.success(), "{stderr}");
+    assert!(stderr.contains("Maximum IoU") && stderr.contains("would be flagged"), "{stderr}");
+    let out = damagelens(&["inspect", "--profile", &p("calibrated.dlprofile"), &p("test/crack/000.png"), &p("test/good/000.png")]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["verdict"], "damaged", "{lines:?}");
+    assert_eq!(lines[1]["verdict"], "ok", "{lines:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn eval_on_a_folder_without_good_training_images_says_what_to_do() {
     let dir = std::env::temp_dir().join(format!("damagelens-empty-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("train/good")).unwrap();

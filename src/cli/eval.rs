@@ -52,7 +52,7 @@ pub struct EvalArgs {
     pub settings: SettingsArgs,
 }
 
-fn method(arg: ThresholdArg) -> Option<ThresholdMethod> {
+pub fn method(arg: ThresholdArg) -> Option<ThresholdMethod> {
     Some(match arg {
         ThresholdArg::Profile => return None,
         ThresholdArg::MaxIou => ThresholdMethod::MaxIou,
@@ -85,6 +85,22 @@ fn evaluate(inspector: &Inspector, profile: &Profile, root: &Path, sample: &Samp
     Ok(EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask })
 }
 
+/// Image scores and pixel maps of calibration images, for the threshold estimators.
+pub fn calibration_set(items: &[EvalItem]) -> CalibrationSet<'_> {
+    let size = items.first().map(|i| (i.map.len() as f64).sqrt() as usize).unwrap_or(0);
+    let with_masks: Vec<&EvalItem> = items.iter().filter(|i| i.mask.is_some()).collect();
+    CalibrationSet {
+        good_scores: items.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
+        anomalous_scores: items.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
+        pixels: Some(PixelSet {
+            maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
+            masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
+            width: size,
+            height: size,
+        }),
+    }
+}
+
 fn read_mask(path: &Path, image_size: (u32, u32), size: u32) -> Result<Vec<bool>, String> {
     let bytes = read_bounded(path)?;
     let mask = image::load_from_memory(&bytes).map_err(|e| format!("unreadable mask ({e})"))?.to_luma8();
@@ -95,7 +111,7 @@ fn read_mask(path: &Path, image_size: (u32, u32), size: u32) -> Result<Vec<bool>
     Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
 }
 
-fn evaluate_all(inspector: &Inspector, profile: &Profile, root: &Path, samples: &[Sample], what: &str, problems: &mut Vec<String>) -> Vec<EvalItem> {
+pub fn evaluate_all(inspector: &Inspector, profile: &Profile, root: &Path, samples: &[Sample], what: &str, problems: &mut Vec<String>) -> Vec<EvalItem> {
     let bar = progress(samples.len(), what);
     let mut items = Vec::with_capacity(samples.len());
     for sample in samples {
@@ -142,18 +158,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
                 !take
             });
             let cal = evaluate_all(&inspector, &profile, root, &calibration, "calibrating", &mut problems);
-            let size = cal.first().map(|i| (i.map.len() as f64).sqrt() as usize).unwrap_or(0);
-            let with_masks: Vec<&EvalItem> = cal.iter().filter(|i| i.mask.is_some()).collect();
-            let set = CalibrationSet {
-                good_scores: cal.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
-                anomalous_scores: cal.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
-                pixels: Some(PixelSet {
-                    maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
-                    masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
-                    width: size,
-                    height: size,
-                }),
-            };
+            let set = calibration_set(&cal);
             let chosen = choose(&m, &set)?;
             (chosen.value, chosen.explanation)
         }

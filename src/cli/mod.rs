@@ -47,6 +47,24 @@ enum Command {
         #[arg(long)]
         heatmaps: Option<PathBuf>,
     },
+    /// Choose a profile's threshold from good and damaged photos (with masks, if any).
+    Calibrate {
+        #[arg(long)]
+        profile: PathBuf,
+        /// Photos (files or folders) of good items not used in training.
+        #[arg(long, num_args = 1..)]
+        good: Vec<PathBuf>,
+        /// Photos (files or folders) of damaged items.
+        #[arg(long, num_args = 1..)]
+        damaged: Vec<PathBuf>,
+        /// Folder of masks named like the damaged photos (`<name>.png` or `<name>_mask.png`).
+        #[arg(long)]
+        masks: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "max-iou")]
+        method: eval::ThresholdArg,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Evaluate on a dataset folder (MVTec AD, BTAD or plain layout): the twofold report.
     Eval(eval::EvalArgs),
 }
@@ -105,6 +123,9 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings.settings()),
         Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
+        Command::Calibrate { profile, good, damaged, masks, method, out } => {
+            calibrate(&cli.backbone, &profile, &good, &damaged, masks.as_deref(), method, &out)
+        }
         Command::Eval(args) => eval::run(&cli.backbone, &args),
     };
     match result {
@@ -179,13 +200,17 @@ pub fn train_profile(inspector: &Inspector, files: &[PathBuf], name: &str, setti
     trainer.finish(name).map_err(|e| e.to_string())
 }
 
+/// Writes beside the target and renames, so a failure never leaves half a profile.
+fn save_profile(profile: &Profile, out: &Path) -> CliResult {
+    let bytes = profile.to_bytes().map_err(|e| e.to_string())?;
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))
+}
+
 fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &TrainSettings) -> CliResult {
     let inspector = load_inspector(backbone)?;
     let profile = train_profile(&inspector, &image_files(images)?, name, settings)?;
-    let bytes = profile.to_bytes().map_err(|e| e.to_string())?;
-    // Written beside the target and renamed, so a failure never leaves half a profile.
-    let tmp = out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))?;
+    save_profile(&profile, out)?;
     eprintln!(
         "{}: {} on {} good images, threshold {:.3} ({})",
         out.display(),
@@ -194,6 +219,49 @@ fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: 
         profile.calibration.threshold,
         profile.calibration.method
     );
+    Ok(())
+}
+
+fn calibrate(
+    backbone: &Path,
+    profile_path: &Path,
+    good: &[PathBuf],
+    damaged: &[PathBuf],
+    masks: Option<&Path>,
+    method: eval::ThresholdArg,
+    out: &Path,
+) -> CliResult {
+    let inspector = load_inspector(backbone)?;
+    let mut profile = load_profile(&inspector, profile_path)?;
+    let Some(estimator) = eval::method(method) else {
+        return Err("choose a threshold method to calibrate with (e.g. --method max-iou)".into());
+    };
+    let sample = |path: &PathBuf, anomalous: bool| {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let mask = masks.filter(|_| anomalous).and_then(|dir| {
+            [format!("{stem}.png"), format!("{stem}_mask.png")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+        });
+        crate::eval::dataset::Sample {
+            path: path.display().to_string(),
+            anomalous,
+            defect: if anomalous { "damaged".into() } else { "good".into() },
+            mask: mask.map(|m| m.display().to_string()),
+            category: None,
+            background: None,
+        }
+    };
+    let samples: Vec<_> = image_files(good)?.iter().map(|p| sample(p, false)).chain(image_files(damaged)?.iter().map(|p| sample(p, true))).collect();
+    let mut problems = Vec::new();
+    let items = eval::evaluate_all(&inspector, &profile, Path::new(""), &samples, "calibrating", &mut problems);
+    for p in &problems {
+        eprintln!("note: {p}");
+    }
+    let chosen = crate::eval::threshold::choose(&estimator, &eval::calibration_set(&items))?;
+    let (lo, hi) = items.iter().flat_map(|i| i.map.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    profile.calibration = crate::engine::postprocess::Calibration { threshold: chosen.value, min: lo.min(chosen.value), max: hi.max(chosen.value), method: chosen.explanation.clone() };
+    save_profile(&profile, out)?;
+    let flagged = chosen.expected_false_positive_rate.map(|r| format!(" ({:.1}% of these good photos would be flagged)", r * 100.0)).unwrap_or_default();
+    eprintln!("{}: threshold {:.3}: {}{flagged}", out.display(), chosen.value, chosen.explanation.trim_end_matches('.'));
     Ok(())
 }
 
