@@ -2,6 +2,7 @@
 //! print the twofold report by defect category, with JSON and CSV exports.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use clap::ValueEnum;
 
@@ -10,7 +11,7 @@ use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
 use crate::eval::metrics::PixelSet;
-use crate::eval::report::{report, scores_csv, EvalItem, Metrics, Report};
+use crate::eval::report::{report, scores_csv, EvalItem, Metrics, Report, Timing};
 use crate::eval::threshold::{choose, CalibrationSet, ThresholdMethod};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -131,6 +132,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     let mut problems = dataset.problems.clone();
     eprintln!("{}: {} layout, {} training and {} test images", root.display(), dataset.layout, dataset.train.len(), dataset.test.len());
     let inspector = load_inspector(backbone)?;
+    let started = Instant::now();
     let profile = match &args.profile {
         Some(path) => load_profile(&inspector, path)?,
         None => {
@@ -164,12 +166,18 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
         }
     };
 
+    let training_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     let items = evaluate_all(&inspector, &profile, root, &test, "evaluating", &mut problems);
+    let inspect_ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / test.len().max(1) as f64;
     if items.is_empty() {
         return Err(format!("{}: no test image could be evaluated", root.display()));
     }
     let map_size = (items[0].map.len() as f64).sqrt() as usize;
-    let report = report(&items, map_size, threshold, &threshold_method);
+    let mut report = report(&items, map_size, threshold, &threshold_method);
+    if args.profile.is_none() {
+        report.timing = Some(Timing { training_images: profile.training_images, training_seconds, inspect_ms_per_image });
+    }
     for p in &problems {
         eprintln!("note: {p}");
     }

@@ -49,9 +49,19 @@ pub struct Metrics {
 pub struct Report {
     pub threshold: f32,
     pub threshold_method: String,
+    /// Wall-clock figures of the run that produced the report, when measured.
+    #[serde(default)]
+    pub timing: Option<Timing>,
     #[serde(flatten)]
     pub overall: Metrics,
     pub categories: BTreeMap<String, Metrics>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub training_images: usize,
+    pub training_seconds: f64,
+    pub inspect_ms_per_image: f64,
 }
 
 fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
@@ -97,7 +107,7 @@ pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, threshold_met
             categories.insert(category.to_string(), metrics(&subset, map_size, threshold));
         }
     }
-    Report { threshold, threshold_method: threshold_method.to_string(), overall: metrics(&all, map_size, threshold), categories }
+    Report { threshold, threshold_method: threshold_method.to_string(), timing: None, overall: metrics(&all, map_size, threshold), categories }
 }
 
 /// The per-image scores as CSV: `path,label,category,score` (label 1 = anomalous).
