@@ -10,8 +10,7 @@ use super::{load_inspector, load_profile, progress, read_bounded, train_profile,
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
-use crate::eval::metrics::PixelSet;
-use crate::eval::report::{report, scores_csv, EvalItem, Metrics, Report, Timing};
+use crate::eval::report::{pixel_set, report, scores_csv, EvalItem, Metrics, Report, Timing};
 use crate::eval::threshold::{choose, CalibrationSet, ThresholdMethod};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -87,18 +86,11 @@ fn evaluate(inspector: &Inspector, profile: &Profile, root: &Path, sample: &Samp
 }
 
 /// Image scores and pixel maps of calibration images, for the threshold estimators.
-pub fn calibration_set(items: &[EvalItem]) -> CalibrationSet<'_> {
-    let size = items.first().map(|i| (i.map.len() as f64).sqrt() as usize).unwrap_or(0);
-    let with_masks: Vec<&EvalItem> = items.iter().filter(|i| i.mask.is_some()).collect();
+pub fn calibration_set(items: &[EvalItem], map_size: usize) -> CalibrationSet<'_> {
     CalibrationSet {
         good_scores: items.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
         anomalous_scores: items.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
-        pixels: Some(PixelSet {
-            maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
-            masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
-            width: size,
-            height: size,
-        }),
+        pixels: Some(pixel_set(items, map_size)),
     }
 }
 
@@ -142,6 +134,8 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
         }
     };
 
+    // Maps come at the backbone's input resolution.
+    let map_size = profile.backbone.input_size as usize;
     // Calibration images come out of the test set (and the validation split), so the
     // threshold is never chosen on what it is judged on.
     let mut test = dataset.test.clone();
@@ -160,7 +154,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
                 !take
             });
             let cal = evaluate_all(&inspector, &profile, root, &calibration, "calibrating", &mut problems);
-            let set = calibration_set(&cal);
+            let set = calibration_set(&cal, map_size);
             let chosen = choose(&m, &set)?;
             (chosen.value, chosen.explanation)
         }
@@ -173,7 +167,6 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     if items.is_empty() {
         return Err(format!("{}: no test image could be evaluated", root.display()));
     }
-    let map_size = (items[0].map.len() as f64).sqrt() as usize;
     let mut report = report(&items, map_size, threshold, &threshold_method);
     if args.profile.is_none() {
         report.timing = Some(Timing { training_images: profile.training_images, training_seconds, inspect_ms_per_image });

@@ -64,17 +64,21 @@ pub struct Timing {
     pub inspect_ms_per_image: f64,
 }
 
+/// The pixel-level data of the items that have a ground-truth mask.
+pub fn pixel_set<'a>(items: impl IntoIterator<Item = &'a EvalItem>, map_size: usize) -> PixelSet<'a> {
+    let (maps, masks) = items
+        .into_iter()
+        .filter(|i| i.map.len() == map_size * map_size)
+        .filter_map(|i| i.mask.as_deref().map(|m| (i.map.as_slice(), m)))
+        .unzip();
+    PixelSet { maps, masks, width: map_size, height: map_size }
+}
+
 fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
     let scores: Vec<f32> = items.iter().map(|i| i.score).collect();
     let labels: Vec<bool> = items.iter().map(|i| i.anomalous).collect();
-    let with_masks: Vec<&&EvalItem> = items.iter().filter(|i| i.mask.is_some() && i.map.len() == map_size * map_size).collect();
-    let pixels = PixelSet {
-        maps: with_masks.iter().map(|i| i.map.as_slice()).collect(),
-        masks: with_masks.iter().filter_map(|i| i.mask.as_deref()).collect(),
-        width: map_size,
-        height: map_size,
-    };
-    let usable = !with_masks.is_empty() && pixels.validate().is_ok() && pixels.damaged_images() > 0;
+    let pixels = pixel_set(items.iter().copied(), map_size);
+    let usable = !pixels.maps.is_empty() && pixels.validate().is_ok() && pixels.damaged_images() > 0;
     let at = usable.then(|| pixels.at_threshold(threshold));
     Metrics {
         images: items.len(),
