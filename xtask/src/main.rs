@@ -297,6 +297,20 @@ const DEMO_DIR: &str = "target/demo";
 const DEMO_TRAIN: usize = 40;
 const DEMO_CRACKED: &[&str] = &["cell0013.png", "cell0010.png", "cell0007.png"];
 
+/// ELPV's mono cells as file names under tests/data/elpv/images: (good, defective).
+fn elpv_mono() -> Result<(Vec<String>, Vec<String>)> {
+    let labels = std::fs::read_to_string("tests/data/elpv/labels.csv").map_err(|e| format!("tests/data/elpv/labels.csv: {e}"))?;
+    let (mut good, mut defective) = (Vec::new(), Vec::new());
+    for line in labels.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 3 && f[2] == "mono" {
+            let name = f[0].trim_start_matches("images/").to_string();
+            if f[1] == "0.0" { good.push(name) } else { defective.push(name) }
+        }
+    }
+    Ok((good, defective))
+}
+
 fn demo() -> Result {
     step("Demo product: solar cells from ELPV into target/demo/");
     let dir = Path::new(DEMO_DIR);
@@ -304,14 +318,7 @@ fn demo() -> Result {
         eprintln!("present");
         return Ok(());
     }
-    let labels = std::fs::read_to_string("tests/data/elpv/labels.csv").map_err(|e| format!("tests/data/elpv/labels.csv: {e}"))?;
-    let good: Vec<&str> = labels
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3 && f[1] == "0.0" && f[2] == "mono").then(|| f[0].trim_start_matches("images/"))
-        })
-        .collect();
+    let (good, _) = elpv_mono()?;
     if good.len() < DEMO_TRAIN + 2 {
         return Err("tests/data/elpv/labels.csv lists too few good mono cells; delete tests/data/elpv and run setup again".into());
     }
@@ -321,23 +328,24 @@ fn demo() -> Result {
             .map(|_| ())
             .map_err(|e| format!("tests/data/elpv/images/{name}: {e}"))
     };
-    let quote = |s: &str| format!("\"{s}\"");
     let mut train = Vec::new();
     for name in &good[..DEMO_TRAIN] {
         copy(name, "train")?;
-        train.push(quote(&format!("train/{name}")));
+        train.push(format!("train/{name}"));
     }
     let mut samples = Vec::new();
-    for (name, label) in DEMO_CRACKED.iter().map(|n| (*n, "cracked")).chain(good[DEMO_TRAIN + 1..DEMO_TRAIN + 3].iter().map(|n| (*n, "good"))) {
+    let picks = DEMO_CRACKED.iter().map(|n| (*n, "cracked")).chain(good[DEMO_TRAIN + 1..DEMO_TRAIN + 3].iter().map(|n| (n.as_str(), "good")));
+    for (name, label) in picks {
         copy(name, "samples")?;
-        samples.push(format!("{{\"file\": {}, \"label\": {}}}", quote(&format!("samples/{name}")), quote(label)));
+        samples.push(serde_json::json!({ "file": format!("samples/{name}"), "label": label }));
     }
-    let json = format!(
-        "{{\n  \"product\": \"Solar cell, mono (demo)\",\n  \"credit\": \"Solar cell images: ELPV dataset, Buerhop-Lutz, Deitsch et al., CC BY-NC-SA 4.0 (research and demonstration only).\",\n  \"train\": [{}],\n  \"samples\": [{}]\n}}\n",
-        train.join(", "),
-        samples.join(", ")
-    );
-    std::fs::write(dir.join("demo.json"), json).map_err(|e| format!("{DEMO_DIR}/demo.json: {e}"))
+    let json = serde_json::json!({
+        "product": "Solar cell, mono (demo)",
+        "credit": "Solar cell images: ELPV dataset, Buerhop-Lutz, Deitsch et al., CC BY-NC-SA 4.0 (research and demonstration only).",
+        "train": train,
+        "samples": samples,
+    });
+    std::fs::write(dir.join("demo.json"), format!("{json:#}\n")).map_err(|e| format!("{DEMO_DIR}/demo.json: {e}"))
 }
 
 fn dev() -> Result {
@@ -365,15 +373,7 @@ fn elpv_split(dir: &Path) -> Result {
     if dir.join("test/good").exists() {
         return Ok(());
     }
-    let labels = std::fs::read_to_string("tests/data/elpv/labels.csv").map_err(|e| format!("tests/data/elpv/labels.csv: {e}"))?;
-    let mut good = Vec::new();
-    let mut defective = Vec::new();
-    for line in labels.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 && f[2] == "mono" {
-            if f[1] == "0.0" { good.push(f[0].to_string()) } else { defective.push(f[0].to_string()) }
-        }
-    }
+    let (mut good, defective) = elpv_mono()?;
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15; // seed 0, mixed
     let mut next = || {
         state ^= state >> 12;
@@ -388,8 +388,7 @@ fn elpv_split(dir: &Path) -> Result {
     let copy = |file: &str, to: &str| -> Result {
         let target = dir.join(to);
         std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
-        let name = Path::new(file).file_name().ok_or("bad label line")?;
-        std::fs::copy(Path::new("tests/data/elpv").join(file), target.join(name)).map(|_| ()).map_err(|e| format!("{file}: {e}"))
+        std::fs::copy(Path::new("tests/data/elpv/images").join(file), target.join(file)).map(|_| ()).map_err(|e| format!("{file}: {e}"))
     };
     for (i, f) in good.iter().enumerate() {
         copy(f, if i < ELPV_TRAIN { "train/good" } else { "test/good" })?;
