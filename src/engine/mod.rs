@@ -3,6 +3,7 @@
 pub mod backbone;
 pub mod embed;
 pub mod error;
+pub mod gpu;
 pub mod image_ops;
 pub mod inspector;
 pub mod manifest;
