@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
-use super::{load_inspector, load_profile, progress, read_bounded, train_profile, CliResult, SettingsArgs};
+use super::{load_inspector, load_with_profile, progress, read_bounded, train_profile, CliResult, SettingsArgs};
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
@@ -123,14 +123,15 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     let dataset = load_dir(root, args.categories.as_deref()).map_err(|e| e.to_string())?;
     let mut problems = dataset.problems.clone();
     eprintln!("{}: {} layout, {} training and {} test images", root.display(), dataset.layout, dataset.train.len(), dataset.test.len());
-    let inspector = load_inspector(backbone)?;
     let started = Instant::now();
-    let profile = match &args.profile {
-        Some(path) => load_profile(&inspector, path)?,
+    let (inspector, profile) = match &args.profile {
+        Some(path) => load_with_profile(backbone, path)?,
         None => {
+            let inspector = load_inspector(backbone, args.settings.input_size)?;
             let files: Vec<PathBuf> = dataset.train.iter().map(|p| root.join(p)).collect();
             let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-            train_profile(&inspector, &files, &name, &args.settings.settings())?
+            let profile = train_profile(&inspector, &files, &name, &args.settings.settings())?;
+            (inspector, profile)
         }
     };
 

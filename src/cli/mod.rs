@@ -11,7 +11,7 @@ use crate::engine::embed::EmbedConfig;
 use crate::engine::image_ops::MAX_FILE_BYTES;
 use crate::engine::inspector::{Inspector, Method, TrainSettings, Trainer};
 use crate::engine::manifest::BackboneManifest;
-use crate::engine::profile::Profile;
+use crate::engine::profile::{Profile, MAX_PROFILE_BYTES};
 
 #[derive(Parser)]
 #[command(name = "damagelens", version, about = "Visual damage inspection trained on good items only (PaDiM / PatchCore).")]
@@ -91,6 +91,10 @@ pub struct SettingsArgs {
     /// Neighbourhood averaged around each patch (1, 3, 5 or 7).
     #[arg(long)]
     pub neighbourhood: Option<usize>,
+    /// Photos are resized to this many pixels a side before the backbone (default: the
+    /// backbone manifest's, 224); a multiple of 32.
+    #[arg(long)]
+    pub input_size: Option<u32>,
 }
 
 impl SettingsArgs {
@@ -121,7 +125,7 @@ pub type CliResult<T = ()> = Result<T, String>;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings.settings()),
+        Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings),
         Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
         Command::Calibrate { profile, good, damaged, masks, method, out } => {
             calibrate(&cli.backbone, &profile, &good, &damaged, masks.as_deref(), method, &out)
@@ -137,23 +141,82 @@ pub fn main() -> i32 {
     }
 }
 
-pub fn load_inspector(manifest_path: &Path) -> CliResult<Inspector> {
+/// The engine at the backbone's own input size, or at `input_size`.
+pub fn load_inspector(manifest_path: &Path, input_size: Option<u32>) -> CliResult<Inspector> {
     let json = std::fs::read_to_string(manifest_path)
         .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", manifest_path.display()))?;
     let manifest = BackboneManifest::from_json(&manifest_path.display().to_string(), &json).map_err(|e| e.to_string())?;
     let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
     let onnx = std::fs::read(&onnx_path)
         .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", onnx_path.display()))?;
-    Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
+    let size = input_size.unwrap_or(manifest.input.size);
+    Inspector::with_input_size(manifest, &onnx, size).map_err(|e| e.to_string())
 }
 
-/// Reads a file refusing sizes no image or profile has, before reading it all.
+/// A profile and the engine at the input size it was trained at.
+pub fn load_with_profile(manifest_path: &Path, profile_path: &Path) -> CliResult<(Inspector, Profile)> {
+    let json = std::fs::read_to_string(manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let manifest = BackboneManifest::from_json(&manifest_path.display().to_string(), &json).map_err(|e| e.to_string())?;
+    let bytes = read_profile_file(profile_path)?;
+    let profile = Profile::from_bytes(&profile_path.display().to_string(), &bytes, Some(&manifest.onnx_sha256)).map_err(|e| e.to_string())?;
+    Ok((load_inspector(manifest_path, Some(profile.backbone.input_size))?, profile))
+}
+
+/// Reads an image (or mask) file. A file over the engine's image limit is refused from
+/// its size on disk, before any of it is read, with the engine's message.
 pub fn read_bounded(path: &Path) -> CliResult<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > MAX_FILE_BYTES.max(crate::engine::profile::MAX_PROFILE_BYTES) as u64 {
-        return Err(format!("{}: {} MB is more than DamageLens reads", path.display(), meta.len() >> 20));
+    let name = path.display().to_string();
+    read_at_most(path, MAX_FILE_BYTES as u64).map_err(|error| match error {
+        ReadError::TooLarge(len) => crate::engine::image_ops::file_too_large(&name, len).to_string(),
+        ReadError::Io(e) => io_message(path, &e),
+    })
+}
+
+/// Reads a profile, refusing one over `MAX_PROFILE_BYTES` before reading it.
+fn read_profile_file(path: &Path) -> CliResult<Vec<u8>> {
+    read_at_most(path, MAX_PROFILE_BYTES as u64).map_err(|error| match error {
+        ReadError::TooLarge(len) => format!(
+            "profile {}: the file is {} MB, more than a profile can be ({} MB). Choose the .dlprofile file written by `damagelens train`",
+            path.display(),
+            len >> 20,
+            MAX_PROFILE_BYTES >> 20
+        ),
+        ReadError::Io(e) => io_message(path, &e),
+    })
+}
+
+enum ReadError {
+    TooLarge(u64),
+    Io(std::io::Error),
+}
+
+/// The size comes from the open file's metadata, so a huge file costs nothing; the read
+/// is capped as well, for files whose size the metadata does not tell (pipes, /dev/zero).
+fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let len = file.metadata().map_err(ReadError::Io)?.len();
+    if len > limit {
+        return Err(ReadError::TooLarge(len));
     }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// "{path}: what went wrong. What to do" for the usual reasons a file cannot be read.
+fn io_message(path: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let fix = match e.kind() {
+        ErrorKind::NotFound => "there is no such file. Check the path",
+        ErrorKind::PermissionDenied => "permission denied. Check that you may read the file",
+        ErrorKind::IsADirectory => "this is a folder, not a file",
+        _ => return format!("{}: {e}", path.display()),
+    };
+    format!("{}: {fix}", path.display())
 }
 
 /// Image files given directly or found (sorted) in the given folders.
@@ -189,14 +252,19 @@ pub fn progress(total: usize, what: &str) -> ProgressBar {
 pub fn train_profile(inspector: &Inspector, files: &[PathBuf], name: &str, settings: &TrainSettings) -> CliResult<Profile> {
     let mut trainer = Trainer::new(inspector, settings).map_err(|e| e.to_string())?;
     let bar = progress(files.len(), "training");
+    let mut skipped = 0;
     for path in files {
         let added = read_bounded(path).and_then(|bytes| trainer.add(&path.display().to_string(), &bytes).map_err(|e| e.to_string()));
         if let Err(message) = added {
+            skipped += 1;
             bar.suspend(|| eprintln!("skipped: {message}"));
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if skipped > 0 {
+        eprintln!("{skipped} of {} files skipped (named above); training on the others", files.len());
+    }
     trainer.finish(name).map_err(|e| e.to_string())
 }
 
@@ -207,17 +275,21 @@ fn save_profile(profile: &Profile, out: &Path) -> CliResult {
     std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))
 }
 
-fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &TrainSettings) -> CliResult {
-    let inspector = load_inspector(backbone)?;
-    let profile = train_profile(&inspector, &image_files(images)?, name, settings)?;
+fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs) -> CliResult {
+    let inspector = load_inspector(backbone, settings.input_size)?;
+    let profile = train_profile(&inspector, &image_files(images)?, name, &settings.settings())?;
     save_profile(&profile, out)?;
+    let cost = profile.cost();
     eprintln!(
-        "{}: {} on {} good images, threshold {:.3} ({})",
+        "{}: {} on {} good images, threshold {:.3} ({})\n  model {:.1} MB{}, {:.1} M multiply-adds to score one image",
         out.display(),
         profile.model.method_name(),
         profile.training_images,
         profile.calibration.threshold,
-        profile.calibration.method
+        profile.calibration.method,
+        cost.model_bytes as f64 / 1e6,
+        cost.bank_size.map(|n| format!(", memory bank of {n} patches")).unwrap_or_default(),
+        cost.multiply_adds_per_image as f64 / 1e6,
     );
     Ok(())
 }
@@ -231,8 +303,7 @@ fn calibrate(
     method: eval::ThresholdArg,
     out: &Path,
 ) -> CliResult {
-    let inspector = load_inspector(backbone)?;
-    let mut profile = load_profile(&inspector, profile_path)?;
+    let (inspector, mut profile) = load_with_profile(backbone, profile_path)?;
     let Some(estimator) = eval::method(method) else {
         return Err("choose a threshold method to calibrate with (e.g. --method max-iou)".into());
     };
@@ -265,21 +336,18 @@ fn calibrate(
     Ok(())
 }
 
-pub fn load_profile(inspector: &Inspector, path: &Path) -> CliResult<Profile> {
-    let bytes = read_bounded(path)?;
-    Profile::from_bytes(&path.display().to_string(), &bytes, Some(&inspector.manifest().onnx_sha256)).map_err(|e| e.to_string())
-}
-
 fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: Option<&Path>) -> CliResult {
-    let inspector = load_inspector(backbone)?;
-    let profile = load_profile(&inspector, profile_path)?;
+    let (inspector, profile) = load_with_profile(backbone, profile_path)?;
     if let Some(dir) = heatmaps {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    // A bad file is named on stderr and the batch goes on; the run fails only when no
+    // image at all could be inspected, so one odd file does not hide the others' results.
+    let files = image_files(images)?;
     let mut failures = 0;
-    for path in image_files(images)? {
+    for path in &files {
         let name = path.display().to_string();
-        let result = read_bounded(&path).and_then(|bytes| {
+        let result = read_bounded(path).and_then(|bytes| {
             let r = inspector.inspect(&profile, &name, &bytes).map_err(|e| e.to_string())?;
             if let Some(dir) = heatmaps {
                 let out = dir.join(format!("{}.heatmap.png", path.file_stem().unwrap_or_default().to_string_lossy()));
@@ -301,10 +369,15 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
             }
         }
     }
-    if failures > 0 {
-        return Err(format!("{failures} image(s) could not be inspected"));
+    match (files.len(), failures) {
+        (0, _) => Err("no image files to inspect: the folders given are empty".into()),
+        (n, f) if f == n => Err(format!("no image could be inspected ({n} file(s), see above)")),
+        (n, f) if f > 0 => {
+            eprintln!("damagelens: {f} of {n} files could not be inspected (named above); the other {} were", n - f);
+            Ok(())
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The photo with the RGBA heatmap blended over it, at the photo's size.

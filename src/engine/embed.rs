@@ -59,7 +59,9 @@ pub struct Embedder {
 
 impl Embedder {
     /// A new embedder for `manifest`'s outputs, drawing the projection from the seed.
-    pub fn new(config: EmbedConfig, manifest: &BackboneManifest) -> Result<Self, EngineError> {
+    /// Asking for as many dimensions as there are channels, or more, keeps every channel:
+    /// a projection cannot add information.
+    pub fn new(mut config: EmbedConfig, manifest: &BackboneManifest) -> Result<Self, EngineError> {
         let mut in_dims = 0;
         for layer in &config.layers {
             let spec = manifest
@@ -67,6 +69,7 @@ impl Embedder {
                 .ok_or_else(|| EngineError::model(&manifest.file, format!("the manifest has no output {layer}")))?;
             in_dims += spec.channels;
         }
+        config.dims = config.dims.filter(|d| *d < in_dims);
         let projection = match config.dims {
             Some(d) => gaussian_projection(in_dims, d, config.seed),
             None => Vec::new(),
@@ -84,7 +87,8 @@ impl Embedder {
             return bad(format!("neighbourhood {} must be 1, 3, 5 or 7", config.neighbourhood));
         }
         match config.dims {
-            Some(d) if d == 0 || d > in_dims || projection.len() != in_dims * d => {
+            Some(d) if d == 0 || d > in_dims => return bad(format!("cannot project {in_dims} channels to {d} dims")),
+            Some(d) if projection.len() != in_dims * d => {
                 return bad(format!("projection to {d} dims from {in_dims} needs {} values, has {}", in_dims * d, projection.len()))
             }
             None if !projection.is_empty() => return bad("a projection without a target dimension".into()),
@@ -319,6 +323,20 @@ mod tests {
         let g = embedder(config(&["a"], None, 3), 1).embed(&[m]).unwrap();
         assert_eq!(g.patch(4)[0], 4.0); // centre: mean of 0..9
         assert_eq!(g.patch(0)[0], (0.0 + 1.0 + 3.0 + 4.0) / 4.0); // corner: 2x2 block
+    }
+
+    #[test]
+    fn asking_for_more_dims_than_channels_keeps_them_all() {
+        let manifest = BackboneManifest::from_json(
+            "m.json",
+            r#"{"name":"n","file":"n.onnx","onnx_sha256":"x","logits":null,
+                "input":{"name":"input","size":64,"mean":[0.5,0.5,0.5],"std":[0.5,0.5,0.5]},
+                "features":[{"name":"a","stride":8,"channels":40}]}"#,
+        )
+        .unwrap();
+        let e = Embedder::new(config(&["a"], Some(100), 1), &manifest).unwrap();
+        assert_eq!((e.out_dims(), e.config().dims, e.projection().len()), (40, None, 0));
+        assert_eq!(Embedder::new(config(&["a"], Some(20), 1), &manifest).unwrap().out_dims(), 20);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::image_ops::{decode_rgb, Preprocess};
 use super::manifest::BackboneManifest;
 use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
-use super::postprocess::{blur_sigma, heatmap_rgba, AnomalyMap, Calibration};
+use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Profile};
 use super::EngineError;
 use crate::eval::threshold::normal_statistics;
@@ -67,6 +67,8 @@ pub struct Inspection {
     pub map: AnomalyMap,
     /// map.size^2 RGBA pixels, to be stretched over the photo.
     pub heatmap: Vec<u8>,
+    /// map.size^2 bytes, 1 on the border of the damaged region.
+    pub outline: Vec<u8>,
     pub image_width: u32,
     pub image_height: u32,
 }
@@ -81,10 +83,24 @@ pub struct Inspector {
 impl Inspector {
     /// Loads the backbone with every feature output its manifest lists.
     pub fn new(manifest: BackboneManifest, onnx: &[u8]) -> Result<Self, EngineError> {
+        let size = manifest.input.size;
+        Self::with_input_size(manifest, onnx, size)
+    }
+
+    /// The same backbone fed `size` x `size` photos: finer detail for small defects, at
+    /// a cost that grows with the square of the size.
+    pub fn with_input_size(manifest: BackboneManifest, onnx: &[u8], size: u32) -> Result<Self, EngineError> {
+        if size % 32 != 0 || !(64..=1024).contains(&size) {
+            return Err(EngineError::model(&manifest.file, format!("input size {size} must be a multiple of 32 from 64 to 1024")));
+        }
         let names: Vec<&str> = manifest.features.iter().map(|f| f.name.as_str()).collect();
-        let preprocess = manifest.preprocess();
-        let backbone = Backbone::load(&manifest, onnx, preprocess.size, &names)?;
+        let preprocess = Preprocess { size, ..manifest.preprocess() };
+        let backbone = Backbone::load(&manifest, onnx, size, &names)?;
         Ok(Inspector { preprocess, backbone, manifest })
+    }
+
+    pub fn input_size(&self) -> u32 {
+        self.preprocess.size
     }
 
     pub fn manifest(&self) -> &BackboneManifest {
@@ -123,6 +139,12 @@ impl Inspector {
                 short(&self.manifest.onnx_sha256)
             )));
         }
+        if profile.backbone.input_size != self.preprocess.size {
+            return Err(EngineError::Training(format!(
+                "profile {} works on {} px photos, the engine was started for {} px",
+                profile.name, profile.backbone.input_size, self.preprocess.size
+            )));
+        }
         let (maps, dims) = self.feature_maps(file, bytes)?;
         let grid = profile.embedder.embed(&maps)?;
         Ok((self.map_of(&profile.model, &grid)?, dims))
@@ -138,6 +160,7 @@ impl Inspector {
             normalised_score: cal.normalise(score),
             damaged: cal.is_damaged(score),
             heatmap: heatmap_rgba(&normalised),
+            outline: region_outline(&normalised, map.size),
             map,
             image_width: w,
             image_height: h,

@@ -103,9 +103,43 @@ pub fn heatmap_rgba(normalised: &[f32]) -> Vec<u8> {
     out
 }
 
+/// The border of the damaged region (normalised score at least 0.5) of a square map:
+/// 1 where a pixel is in the region and a 4-neighbour or the map's edge is not.
+pub fn region_outline(normalised: &[f32], size: usize) -> Vec<u8> {
+    let inside = |x: isize, y: isize| {
+        x >= 0 && y >= 0 && (x as usize) < size && (y as usize) < size && normalised[y as usize * size + x as usize] >= 0.5
+    };
+    let mut out = vec![0u8; size * size];
+    for y in 0..size as isize {
+        for x in 0..size as isize {
+            if inside(x, y) && !(inside(x - 1, y) && inside(x + 1, y) && inside(x, y - 1) && inside(x, y + 1)) {
+                out[y as usize * size + x as usize] = 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outline_is_the_border_of_the_region() {
+        // A 3x3 block in a 5x5 map: its 8 border pixels, not its centre, not outside.
+        let mut map = vec![0.0f32; 25];
+        for y in 1..4 {
+            for x in 1..4 {
+                map[y * 5 + x] = 0.7;
+            }
+        }
+        let outline = region_outline(&map, 5);
+        assert_eq!(outline.iter().filter(|v| **v == 1).count(), 8);
+        assert_eq!(outline[2 * 5 + 2], 0);
+        assert_eq!(outline[0], 0);
+        // A region touching the edge is closed by it.
+        assert_eq!(region_outline(&[0.9; 4], 2), vec![1; 4]);
+    }
 
     #[test]
     fn blur_preserves_mass_of_a_constant_and_spreads_a_peak() {

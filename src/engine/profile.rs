@@ -56,6 +56,30 @@ impl AnomalyModel {
             AnomalyModel::PatchCore(_) => "PatchCore",
         }
     }
+
+    /// What scoring one image costs with this model on a `positions`-patch grid.
+    pub fn cost(&self, positions: usize) -> ModelCost {
+        let (bank_size, stored, per_patch) = match self {
+            // One triangular solve per patch: d(d+1)/2 multiply-adds.
+            AnomalyModel::Padim(m) => (None, m.mean.len() + m.inv_chol.len(), m.dims * (m.dims + 1) / 2),
+            // One dot product with every bank entry per patch.
+            AnomalyModel::PatchCore(m) => (Some(m.bank_size()), m.bank.len(), m.bank_size() * m.dims),
+        };
+        ModelCost { bank_size, model_bytes: stored * 4, multiply_adds_per_image: (positions * per_patch) as u64 }
+    }
+}
+
+/// Size and search cost of a model, stated in the profile so a person can see what a
+/// setting (a bigger coreset, more dimensions) costs on a tablet before using it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCost {
+    /// PatchCore's memory bank entries (none for PaDiM).
+    pub bank_size: Option<usize>,
+    /// The model's numbers (f32) in bytes.
+    pub model_bytes: usize,
+    /// Multiply-adds to score one image's patches: PatchCore searches the whole bank
+    /// (exact nearest neighbour), PaDiM does one triangular solve per patch.
+    pub multiply_adds_per_image: u64,
 }
 
 /// A trained product: what good looks like, and where damage starts.
@@ -84,6 +108,8 @@ struct Header {
     dims: usize,
     calibration: Calibration,
     training_images: usize,
+    /// Written for people reading the file; recomputed from the tensors on reading.
+    cost: Option<ModelCost>,
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -105,6 +131,7 @@ impl Profile {
             dims,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
+            cost: Some(self.cost()),
         };
         let positions = self.grid.0 * self.grid.1;
         let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -226,6 +253,12 @@ impl Profile {
     }
 }
 
+impl Profile {
+    pub fn cost(&self) -> ModelCost {
+        self.model.cost(self.grid.0 * self.grid.1)
+    }
+}
+
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
@@ -271,6 +304,17 @@ mod tests {
             let bytes = p.to_bytes().unwrap();
             assert_eq!(Profile::from_bytes("p", &bytes, Some(&"ab".repeat(32))).unwrap(), p);
         }
+    }
+
+    #[test]
+    fn states_bank_size_and_search_cost() {
+        let bytes = profile(true).to_bytes().unwrap();
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        let header: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["damagelens"]).unwrap();
+        // 4 bank entries of 3 dims, searched by each of the 2 patches.
+        assert_eq!(header["cost"], serde_json::json!({"bank_size": 4, "model_bytes": 48, "multiply_adds_per_image": 24}));
+        let padim = profile(false).cost();
+        assert_eq!((padim.bank_size, padim.model_bytes, padim.multiply_adds_per_image), (None, 72, 12));
     }
 
     #[test]
