@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::profile::{short, ModelCost, Profile};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadedFile {
     pub name: String,
@@ -12,11 +14,25 @@ pub struct UploadedFile {
     pub bytes: Vec<u8>,
 }
 
+/// The two methods a person can train with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MethodChoice {
+    Padim,
+    PatchCore,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// Fit a new profile on photos of good items; replaces the current one when it succeeds.
-    Train { name: String, files: Vec<UploadedFile> },
-    Inspect { file: UploadedFile },
+    /// Fit a new profile on photos of good items; it becomes the active one when it succeeds.
+    Train { name: String, method: MethodChoice, files: Vec<UploadedFile> },
+    /// Make a saved or imported profile file the active one; a bad file leaves the active one as it was.
+    Load {
+        file: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Score a photo with the active profile; `tag` comes back with the answer.
+    Inspect { file: UploadedFile, tag: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,10 +43,28 @@ pub struct ProfileSummary {
     pub training_images: usize,
     pub threshold: f32,
     pub threshold_method: String,
+    pub input_size: u32,
+    pub cost: ModelCost,
+}
+
+impl ProfileSummary {
+    pub fn of(profile: &Profile) -> Self {
+        ProfileSummary {
+            name: profile.name.clone(),
+            backbone: format!("{} ({})", profile.backbone.name, short(&profile.backbone.sha256)),
+            method: profile.model.method_name().into(),
+            training_images: profile.training_images,
+            threshold: profile.calibration.threshold,
+            threshold_method: profile.calibration.method.clone(),
+            input_size: profile.backbone.input_size,
+            cost: profile.cost(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InspectionReply {
+    pub tag: u32,
     pub file: String,
     pub score: f32,
     pub normalised_score: f32,
@@ -41,6 +75,9 @@ pub struct InspectionReply {
     /// map_size^2 RGBA pixels
     #[serde(with = "serde_bytes")]
     pub heatmap: Vec<u8>,
+    /// map_size^2 bytes, 1 on the border of the damaged region
+    #[serde(with = "serde_bytes")]
+    pub outline: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,8 +87,15 @@ pub enum Reply {
     Progress { done: usize, total: usize },
     /// A file was skipped; the batch goes on.
     Skipped { message: String },
-    Trained { profile: ProfileSummary },
+    /// A new profile, active now; `bytes` is its file, for the library.
+    Trained {
+        profile: ProfileSummary,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    Loaded { profile: ProfileSummary },
     Inspected { result: InspectionReply },
-    /// The request failed as a whole; whatever was there before is unchanged.
-    Failed { message: String },
+    /// The request failed; whatever was there before is unchanged. `tag` is the
+    /// inspection's, when it was one.
+    Failed { message: String, tag: Option<u32> },
 }

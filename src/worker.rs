@@ -11,7 +11,7 @@ use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
 use crate::engine::profile::Profile;
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::EngineError;
-use crate::protocol::{InspectionReply, ProfileSummary, Reply, Request};
+use crate::protocol::{InspectionReply, MethodChoice, ProfileSummary, Reply, Request, UploadedFile};
 use crate::web::fetch_bytes;
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
@@ -50,9 +50,13 @@ async fn load_inspector() -> Result<Inspector, String> {
     Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
 }
 
-fn train(state: &mut State, name: String, files: Vec<crate::protocol::UploadedFile>) -> Result<Reply, EngineError> {
+fn train(state: &mut State, name: String, method: MethodChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
     let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
-    let mut trainer = Trainer::new(inspector, &TrainSettings::padim())?;
+    let settings = match method {
+        MethodChoice::Padim => TrainSettings::padim(),
+        MethodChoice::PatchCore => TrainSettings::patchcore(),
+    };
+    let mut trainer = Trainer::new(inspector, &settings)?;
     let total = files.len();
     for (done, file) in files.iter().enumerate() {
         if let Err(e) = trainer.add(&file.name, &file.bytes) {
@@ -61,25 +65,36 @@ fn train(state: &mut State, name: String, files: Vec<crate::protocol::UploadedFi
         post(&Reply::Progress { done: done + 1, total });
     }
     let profile = trainer.finish(&name)?;
-    let summary = ProfileSummary {
-        name: profile.name.clone(),
-        backbone: format!("{} ({})", profile.backbone.name, crate::engine::profile::short(&profile.backbone.sha256)),
-        method: profile.model.method_name().into(),
-        training_images: profile.training_images,
-        threshold: profile.calibration.threshold,
-        threshold_method: profile.calibration.method.clone(),
-    };
+    let bytes = profile.to_bytes()?;
+    let summary = ProfileSummary::of(&profile);
     state.profile = Some(profile);
-    Ok(Reply::Trained { profile: summary })
+    Ok(Reply::Trained { profile: summary, bytes })
 }
 
-fn inspect(state: &State, file: crate::protocol::UploadedFile) -> Result<Reply, EngineError> {
+/// Validates a profile file completely before it replaces the active one.
+fn load(state: &mut State, file: &str, bytes: &[u8]) -> Result<Reply, EngineError> {
+    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let profile = Profile::from_bytes(file, bytes, Some(&inspector.manifest().onnx_sha256))?;
+    if profile.backbone.input_size != inspector.input_size() {
+        return Err(EngineError::profile(
+            file,
+            format!("it works on {} px photos; this app runs at {} px", profile.backbone.input_size, inspector.input_size()),
+            "Train the product again in this app",
+        ));
+    }
+    let summary = ProfileSummary::of(&profile);
+    state.profile = Some(profile);
+    Ok(Reply::Loaded { profile: summary })
+}
+
+fn inspect(state: &State, file: UploadedFile, tag: u32) -> Result<Reply, EngineError> {
     let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
     let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
     let started = now_ms();
     let result = inspector.inspect(profile, &file.name, &file.bytes)?;
     Ok(Reply::Inspected {
         result: InspectionReply {
+            tag,
             file: file.name,
             score: result.score,
             normalised_score: result.normalised_score,
@@ -88,6 +103,7 @@ fn inspect(state: &State, file: crate::protocol::UploadedFile) -> Result<Reply, 
             latency_ms: now_ms() - started,
             map_size: result.map.size as u32,
             heatmap: result.heatmap,
+            outline: result.outline,
         },
     })
 }
@@ -95,14 +111,19 @@ fn inspect(state: &State, file: crate::protocol::UploadedFile) -> Result<Reply, 
 fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
     let request: Request = match serde_wasm_bindgen::from_value(event.data()) {
         Ok(r) => r,
-        Err(e) => return post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}") }),
+        Err(e) => {
+            return post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}"), tag: None })
+        }
     };
     let mut state = state.borrow_mut();
     let reply = match request {
-        Request::Train { name, files } => train(&mut state, name, files),
-        Request::Inspect { file } => inspect(&state, file),
+        Request::Train { name, method, files } => train(&mut state, name, method, files),
+        Request::Load { file, bytes } => load(&mut state, &file, &bytes),
+        Request::Inspect { file, tag } => {
+            inspect(&state, file, tag).or_else(|e| Ok(Reply::Failed { message: e.to_string(), tag: Some(tag) }))
+        }
     };
-    post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string() }));
+    post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string(), tag: None }));
 }
 
 /// Entry point of the worker bundle: load the model, then serve requests in order.
@@ -120,7 +141,9 @@ pub fn run() {
                 state.borrow_mut().inspector = Some(inspector);
                 post(&Reply::Ready { backend: "CPU (tract)".into(), model });
             }
-            Err(message) => post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}") }),
+            Err(message) => {
+                post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}"), tag: None })
+            }
         }
     });
 }

@@ -1,14 +1,14 @@
 //! The demo product the app opens with, so a demo needs no preparation.
 //!
 //! `cargo xtask setup` puts good ELPV solar cells and a few sample cells under demo/;
-//! on open the app learns the demo product from them (a few seconds, in the worker) and
-//! offers the samples to inspect with one click.
+//! on the first open the app saves them as a product and learns it (a few seconds, in
+//! the worker); later opens find it in the library. The samples inspect with one click.
 
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use super::{engine, inspect, AppState};
-use crate::protocol::{Request, UploadedFile};
+use super::{inspect, train, AppState};
+use crate::protocol::{MethodChoice, UploadedFile};
 use crate::web::fetch_bytes;
 
 const DEMO_URL: &str = "./demo/demo.json";
@@ -31,52 +31,56 @@ fn file_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
-/// Loads the demo description, then trains the demo product once the engine is ready
-/// and nothing else has been trained.
+/// Loads the demo description; on a first run (empty library) saves the demo photos as
+/// a new product and trains it as soon as the engine is ready.
 pub fn prepare(state: AppState) {
     leptos::task::spawn_local(async move {
         // An installation without a demo simply opens empty.
         let Ok(bytes) = fetch_bytes(DEMO_URL).await else { return };
-        match serde_json::from_slice::<DemoManifest>(&bytes) {
-            Ok(demo) => state.demo.set(Some(demo)),
-            Err(e) => state.report(format!("{DEMO_URL}: the demo description is unreadable ({e}); run `cargo xtask setup` again")),
-        }
-    });
-    let started = StoredValue::new(false);
-    Effect::new(move |_| {
-        let ready = state.backend.with(Option::is_some);
-        let Some(demo) = state.demo.get() else { return };
-        if !ready || started.get_value() || state.training.get_untracked() || state.profile.with_untracked(Option::is_some) {
+        let demo = match serde_json::from_slice::<DemoManifest>(&bytes) {
+            Ok(demo) => demo,
+            Err(e) => return state.report(format!("{DEMO_URL}: the demo description is unreadable ({e}); run `cargo xtask setup` again")),
+        };
+        state.demo.set(Some(demo.clone()));
+        // Only a first run (an empty library) gets the demo product: a renamed or
+        // deleted demo is the person's choice.
+        if state.products.with_untracked(|ps| !ps.is_empty()) {
             return;
         }
-        started.set_value(true);
-        state.training.set(true);
-        state.progress.set(Some((0, demo.train.len())));
-        leptos::task::spawn_local(async move {
-            let mut files = Vec::with_capacity(demo.train.len());
-            for path in &demo.train {
-                match fetch_bytes(&format!("./demo/{path}")).await {
-                    Ok(bytes) => files.push(UploadedFile { name: file_name(path), bytes }),
-                    Err(e) => state.report(e),
-                }
+        let mut files = Vec::with_capacity(demo.train.len());
+        for path in &demo.train {
+            match fetch_bytes(&format!("./demo/{path}")).await {
+                Ok(bytes) => files.push(UploadedFile { name: file_name(path), bytes }),
+                Err(e) => state.report(e),
             }
-            if !engine::send(state, Request::Train { name: demo.product.clone(), files }) {
-                state.training.set(false);
-            }
-        });
+        }
+        state.current.set(None);
+        if let Err(message) = train::add_good_photos(state, &demo.product, files).await {
+            return state.report(message);
+        }
+        TRAIN_WHEN_READY.set(true);
+        train_if_ready(state);
     });
+}
+
+thread_local! {
+    static TRAIN_WHEN_READY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Trains the new demo product once the model is loaded (now, or when the engine says so).
+pub fn train_if_ready(state: AppState) {
+    if TRAIN_WHEN_READY.get() && state.backend.with_untracked(Option::is_some) && !state.training.get_untracked() {
+        TRAIN_WHEN_READY.set(false);
+        train::train(state, MethodChoice::Padim);
+    }
 }
 
 async fn inspect_sample(state: AppState, path: String) {
     match fetch_bytes(&format!("./demo/{path}")).await {
-        Ok(bytes) => {
-            let array = js_sys::Uint8Array::from(bytes.as_slice());
-            let parts = js_sys::Array::of1(&array);
-            match web_sys::Blob::new_with_u8_array_sequence(&parts) {
-                Ok(blob) => inspect::start(state, UploadedFile { name: file_name(&path), bytes }, blob),
-                Err(e) => state.report(format!("{path}: {e:?}")),
-            }
-        }
+        Ok(bytes) => match super::blob_of(&bytes) {
+            Ok(blob) => inspect::start(state, vec![(UploadedFile { name: file_name(&path), bytes }, blob)]),
+            Err(e) => state.report(format!("{path}: {e}")),
+        },
         Err(e) => state.report(e),
     }
 }
@@ -87,8 +91,8 @@ pub fn DemoSamples() -> impl IntoView {
     let state = expect_context::<AppState>();
     let visible = move || {
         let demo = state.demo.get();
-        let profile = state.profile.get();
-        matches!((demo, profile), (Some(d), Some(p)) if d.product == p.name) && !state.training.get()
+        let current = state.current.get();
+        matches!((demo, current), (Some(d), Some(p)) if d.product == p.name) && state.ready()
     };
     view! {
         <Show when=visible>

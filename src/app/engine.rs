@@ -1,11 +1,11 @@
-//! The page's handle on the engine worker.
+//! The page's handle on the engine worker, and what the page does with its answers.
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use super::AppState;
+use super::{now_ms, AppState, Progress};
 use crate::protocol::{Reply, Request};
 
 /// Trunk names the worker bundle after its binary; the loader shim starts it.
@@ -18,7 +18,7 @@ pub struct EngineClient {
 }
 
 impl EngineClient {
-    pub fn spawn(state: AppState) -> Result<Self, String> {
+    fn spawn(state: AppState) -> Result<Self, String> {
         let worker = Worker::new(WORKER_URL)
             .map_err(|e| format!("The inspection engine could not start ({e:?}). Use a current browser."))?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -29,7 +29,6 @@ impl EngineClient {
         });
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
             state.training.set(false);
-            state.inspecting.set(false);
             state.report(format!("The inspection engine stopped: {}. Reload the page.", event.message()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -43,23 +42,70 @@ impl EngineClient {
     }
 }
 
+impl Drop for EngineClient {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
+/// Starts the engine; when it is ready it takes the current product's profile.
+pub fn start(state: AppState) {
+    state.backend.set(None);
+    state.loaded.set(None);
+    match EngineClient::spawn(state) {
+        Ok(client) => state.engine.set_value(Some(client)),
+        Err(message) => state.report(message),
+    }
+}
+
+/// Stops whatever the engine is doing (training cannot be interrupted from inside: the
+/// worker is busy), and starts a fresh one. Photos and profiles saved so far are kept.
+pub fn cancel(state: AppState) {
+    state.engine.set_value(None);
+    state.training.set(false);
+    state.progress.set(None);
+    start(state);
+}
+
 fn apply(state: AppState, reply: Reply) {
     match reply {
-        Reply::Ready { backend, model } => state.backend.set(Some(format!("{backend} · {model}"))),
-        Reply::Progress { done, total } => state.progress.set(Some((done, total))),
+        Reply::Ready { backend, model } => {
+            state.backend.set(Some(format!("{backend} · {model}")));
+            super::library::load_current(state);
+            super::demo::train_if_ready(state);
+        }
+        Reply::Progress { done, total } => state.progress.update(|p| {
+            let started_ms = p.map(|p| p.started_ms).unwrap_or_else(now_ms);
+            *p = Some(Progress { done, total, started_ms });
+        }),
         Reply::Skipped { message } => state.report(format!("Skipped: {message}")),
-        Reply::Trained { profile } => {
+        Reply::Trained { profile, bytes } => {
             state.training.set(false);
-            state.inspection.set(None);
-            state.profile.set(Some(profile));
+            super::library::trained(state, profile, bytes);
         }
+        Reply::Loaded { profile } => super::library::loaded(state, profile),
         Reply::Inspected { result } => {
-            state.inspecting.set(false);
-            state.inspection.set(Some(result));
+            let tag = result.tag;
+            state.inspections.update(|items| {
+                if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
+                    item.reply = Some(result);
+                }
+            });
+            if state.selected.get_untracked().is_none() {
+                state.selected.set(Some(tag));
+            }
         }
-        Reply::Failed { message } => {
+        Reply::Failed { message, tag: Some(tag) } => {
+            state.inspections.update(|items| {
+                if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
+                    item.error = Some(message.clone());
+                }
+            });
+            state.report(message);
+        }
+        Reply::Failed { message, tag: None } => {
             state.training.set(false);
-            state.inspecting.set(false);
+            super::library::load_failed();
             state.report(message);
         }
     }

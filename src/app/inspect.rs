@@ -1,4 +1,7 @@
-//! Inspect a photo: heatmap over the photo, score, verdict.
+//! Inspect photos: one or many (a grid sorted by score), the chosen one large with the
+//! heatmap over it, the outline of the damaged region, the verdict and the latency.
+
+use std::rc::Rc;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -6,51 +9,102 @@ use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData};
 
-use super::{engine, picked_files, read_files, AppState};
+use super::{engine, picked_files, read_files, train, AppState, InspectionItem};
 use crate::protocol::{InspectionReply, Request, UploadedFile};
 
 /// Widest the overlay is drawn; the photo keeps its aspect ratio.
 const MAX_CANVAS_SIDE: f64 = 640.0;
 
+/// Sends photos to the engine; answers fill the grid as they come.
+pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
+    let mut items = Vec::with_capacity(files.len());
+    for (file, photo) in files {
+        let tag = state.tag();
+        items.push(InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None });
+        engine::send(state, Request::Inspect { file, tag });
+    }
+    state.selected.set(None);
+    state.inspections.set(items);
+}
+
+fn score_of(item: &InspectionItem) -> f32 {
+    item.reply.as_ref().map(|r| r.normalised_score).unwrap_or(f32::NEG_INFINITY)
+}
+
 #[component]
 pub fn InspectPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
+    let opacity = RwSignal::new(0.8f64);
+    let outline = RwSignal::new(true);
 
     let on_pick = move |ev: web_sys::Event| {
-        let Some(file) = picked_files(&ev).into_iter().next() else { return };
+        let picked = picked_files(&ev);
         leptos::task::spawn_local(async move {
-            if let Some(uploaded) = read_files(state, vec![file.clone()]).await.pop() {
-                start(state, uploaded, file.into());
-            }
+            let uploaded = read_files(state, picked.clone()).await;
+            let files = uploaded
+                .into_iter()
+                .filter_map(|u| picked.iter().find(|f| f.name() == u.name).map(|f| (u, web_sys::Blob::from(f.clone()))))
+                .collect();
+            start(state, files);
         });
     };
 
+    let shown = move || {
+        let tag = state.selected.get()?;
+        state.inspections.with(|items| items.iter().find(|i| i.tag == tag).cloned())
+    };
     Effect::new(move |_| {
-        let Some(reply) = state.inspection.get() else { return };
-        let (Some(element), Some(file)) = (canvas.get(), state.photo.get_value()) else { return };
+        let (Some(item), Some(element)) = (shown(), canvas.get()) else { return };
+        let Some(reply) = item.reply.clone() else { return };
+        let (alpha, with_outline) = (opacity.get(), outline.get());
         leptos::task::spawn_local(async move {
-            if let Err(message) = draw_overlay(&element, &file, &reply).await {
+            if let Err(message) = draw_overlay(&element, &item.photo, &reply, alpha, with_outline).await {
                 state.report(format!("{}: {message}", reply.file));
             }
         });
     });
 
-    let ready = move || state.profile.with(Option::is_some) && !state.training.get();
+    // Tags only: items hold browser objects, which the keyed list cannot carry.
+    let sorted = move || {
+        let mut items = state.inspections.get();
+        items.sort_by(|a, b| score_of(b).total_cmp(&score_of(a)));
+        items.into_iter().map(|i| (i.tag, i.reply.is_some(), i.error.is_some())).collect::<Vec<_>>()
+    };
+    let pending = move || state.inspections.with(|items| items.iter().filter(|i| i.reply.is_none() && i.error.is_none()).count());
+    let mark_good = move |_| {
+        let Some(item) = shown() else { return };
+        leptos::task::spawn_local(async move {
+            let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
+            match train::add_good_photos(state, "", vec![file]).await {
+                Ok(()) => {
+                    let method = state.current.get_untracked().and_then(|p| p.summary).map(|s| s.method);
+                    let choice = if method.as_deref() == Some("PatchCore") {
+                        crate::protocol::MethodChoice::PatchCore
+                    } else {
+                        crate::protocol::MethodChoice::Padim
+                    };
+                    train::train(state, choice);
+                }
+                Err(message) => state.report(message),
+            }
+        });
+    };
+
     view! {
         <section class="panel" aria-labelledby="inspect-title">
-            <h2 id="inspect-title">"2. Inspect"</h2>
-            <label for="inspect-files">"Photo of an item to check"</label>
-            <input id="inspect-files" type="file" accept="image/png,image/jpeg" data-testid="inspect-files"
-                disabled=move || !ready() on:change=on_pick/>
-            <Show when=move || !ready()>
-                <p class="hint">"Train a product first."</p>
+            <h2 id="inspect-title">"Inspect"</h2>
+            <label for="inspect-files">"Photos of items to check (one or many)"</label>
+            <input id="inspect-files" type="file" multiple accept="image/png,image/jpeg" data-testid="inspect-files"
+                disabled=move || !state.ready() on:change=on_pick/>
+            <Show when=move || !state.ready()>
+                <p class="hint">{move || if state.training.get() { "Training…" } else { "Choose or train a product first." }}</p>
             </Show>
             <super::demo::DemoSamples/>
-            <Show when=move || state.inspecting.get()>
-                <p class="hint" aria-live="polite">"Inspecting…"</p>
+            <Show when=move || { pending() > 0 }>
+                <p class="hint" aria-live="polite">{move || format!("Inspecting… {} to go", pending())}</p>
             </Show>
-            {move || state.inspection.get().map(|r| view! {
+            {move || shown().and_then(|i| i.reply).map(|r| view! {
                 <div class="verdict" data-testid="verdict"
                     data-verdict=if r.damaged { "damaged" } else { "ok" }
                     data-score=format!("{:.4}", r.normalised_score) data-raw-score=format!("{}", r.score)
@@ -62,21 +116,60 @@ pub fn InspectPanel() -> impl IntoView {
             })}
             <canvas node_ref=canvas data-testid="heatmap" class="overlay" width="0" height="0"
                 aria-label="The photo with the anomaly heatmap over it"></canvas>
+            <Show when=move || shown().is_some_and(|i| i.reply.is_some())>
+                <div class="controls">
+                    <label for="opacity">"Heatmap opacity"</label>
+                    <input id="opacity" type="range" min="0" max="1" step="0.05" data-testid="opacity"
+                        prop:value=move || opacity.get().to_string()
+                        on:input=move |ev| opacity.set(event_target_value(&ev).parse().unwrap_or(0.8))/>
+                    <label class="inline"><input type="checkbox" data-testid="outline-toggle" prop:checked=move || outline.get()
+                        on:change=move |ev| outline.set(event_target_checked(&ev))/>" Outline the damaged region"</label>
+                    <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
+                        title="Adds this photo to the good photos and trains again">"Mark as good"</button>
+                </div>
+            </Show>
+            <Show when=move || state.inspections.with(|i| i.len() > 1)>
+                <ul class="results" data-testid="results-grid" aria-label="Results, highest score first">
+                    <For each=sorted key=|k| *k let:key>
+                        <ResultTile tag=key.0/>
+                    </For>
+                </ul>
+            </Show>
         </section>
     }
 }
 
-/// Sends a photo to the engine; `photo` is drawn under the heatmap when the answer comes.
-pub fn start(state: AppState, file: UploadedFile, photo: web_sys::Blob) {
-    state.photo.set_value(Some(photo));
-    state.inspecting.set(true);
-    if !engine::send(state, Request::Inspect { file }) {
-        state.inspecting.set(false);
+#[component]
+fn ResultTile(tag: u32) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let Some(item) = state.inspections.with_untracked(|items| items.iter().find(|i| i.tag == tag).cloned()) else {
+        return ().into_any();
+    };
+    let url = web_sys::Url::create_object_url_with_blob(&item.photo).unwrap_or_default();
+    let revoke = url.clone();
+    on_cleanup(move || {
+        let _ = web_sys::Url::revoke_object_url(&revoke);
+    });
+    let (status, class) = match (&item.reply, &item.error) {
+        (Some(r), _) => (format!("{} {:.2}", if r.damaged { "DAMAGED" } else { "OK" }, r.normalised_score), if r.damaged { "damaged" } else { "ok" }),
+        (None, Some(_)) => ("could not be inspected".to_string(), "failed"),
+        (None, None) => ("…".to_string(), "pending"),
+    };
+    view! {
+        <li class=format!("result {class}")>
+            <button class="tile" class:selected=move || state.selected.get() == Some(tag)
+                aria-label=format!("{}: {status}", item.file) on:click=move |_| state.selected.set(Some(tag))>
+                <img src=url alt="" width="96" height="96"/>
+                <span class="name">{item.file.clone()}</span>
+                <span class="status">{status.clone()}</span>
+            </button>
+        </li>
     }
+    .into_any()
 }
 
-/// Draws the photo, then the heatmap stretched over it.
-async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::Blob, reply: &InspectionReply) -> Result<(), String> {
+/// Draws the photo, the heatmap stretched over it, and the region's outline.
+async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::Blob, reply: &InspectionReply, opacity: f64, outline: bool) -> Result<(), String> {
     let window = web_sys::window().ok_or("no window")?;
     let promise = window.create_image_bitmap_with_blob(file).map_err(|e| format!("{e:?}"))?;
     let bitmap: ImageBitmap = JsFuture::from(promise)
@@ -91,14 +184,31 @@ async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::Blob, reply: &
     let ctx = context(canvas)?;
     ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
 
-    let document = window.document().ok_or("no document")?;
+    let size = reply.map_size;
+    let layer = offscreen(size, &reply.heatmap)?;
+    ctx.set_global_alpha(opacity);
+    ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&layer, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
+    ctx.set_global_alpha(1.0);
+    if outline && reply.outline.len() == (size * size) as usize {
+        let rgba: Vec<u8> = reply.outline.iter().flat_map(|&v| if v == 1 { [255, 255, 255, 255] } else { [0, 0, 0, 0] }).collect();
+        let line = offscreen(size, &rgba)?;
+        // Nearest-neighbour, so the line stays crisp when stretched.
+        ctx.set_image_smoothing_enabled(false);
+        ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&line, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
+        ctx.set_image_smoothing_enabled(true);
+    }
+    // Tells a test (or a screen reader script) what is on the canvas now.
+    canvas.set_attribute("data-drawn", &format!("{}:{outline}", reply.tag)).map_err(|e| format!("{e:?}"))
+}
+
+fn offscreen(size: u32, rgba: &[u8]) -> Result<HtmlCanvasElement, String> {
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let layer: HtmlCanvasElement = document.create_element("canvas").map_err(|e| format!("{e:?}"))?.unchecked_into();
-    layer.set_width(reply.map_size);
-    layer.set_height(reply.map_size);
-    let pixels = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&reply.heatmap), reply.map_size, reply.map_size)
-        .map_err(|e| format!("{e:?}"))?;
+    layer.set_width(size);
+    layer.set_height(size);
+    let pixels = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), size, size).map_err(|e| format!("{e:?}"))?;
     context(&layer)?.put_image_data(&pixels, 0.0, 0.0).map_err(|e| format!("{e:?}"))?;
-    ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&layer, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))
+    Ok(layer)
 }
 
 fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {

@@ -1,33 +1,66 @@
-//! The page: header, train panel, inspect panel, errors. The engine runs in a worker.
+//! The page: library, train panel, inspect panel, errors. The engine runs in a worker;
+//! saved work lives in IndexedDB (store.rs).
 
 mod demo;
 mod engine;
 mod inspect;
+mod library;
+mod store;
 mod train;
+
+use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use crate::protocol::{InspectionReply, ProfileSummary};
+use crate::engine::image_ops::MAX_FILE_BYTES;
+use crate::protocol::{InspectionReply, UploadedFile};
 
 pub use engine::EngineClient;
+pub use store::{Library, Photo, PhotoRole, Product};
+
+/// One photo of an inspection batch, with its answer once it comes.
+#[derive(Clone)]
+pub struct InspectionItem {
+    pub tag: u32,
+    pub file: String,
+    pub photo: web_sys::Blob,
+    pub bytes: Rc<Vec<u8>>,
+    pub reply: Option<InspectionReply>,
+    pub error: Option<String>,
+}
+
+/// Training under way: how far, and since when (for the time left).
+#[derive(Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub started_ms: f64,
+}
 
 /// Everything the panels share. Signals are Copy, so this is passed around by value.
 #[derive(Clone, Copy)]
 pub struct AppState {
     /// Where the engine runs, once its model is loaded.
     pub backend: RwSignal<Option<String>>,
+    /// The product being taught and inspected; None while a new one is being named.
+    pub current: RwSignal<Option<Product>>,
+    /// The id of the product whose profile the engine holds.
+    pub loaded: RwSignal<Option<String>>,
+    pub products: RwSignal<Vec<Product>>,
+    /// Good photos of the current product, as saved.
+    pub photos: RwSignal<Vec<Photo>>,
     pub training: RwSignal<bool>,
-    pub progress: RwSignal<Option<(usize, usize)>>,
-    pub profile: RwSignal<Option<ProfileSummary>>,
-    pub inspecting: RwSignal<bool>,
-    pub inspection: RwSignal<Option<InspectionReply>>,
+    pub progress: RwSignal<Option<Progress>>,
+    pub inspections: RwSignal<Vec<InspectionItem>, LocalStorage>,
+    /// The inspection shown large.
+    pub selected: RwSignal<Option<u32>>,
     /// Messages a person can act on; shown until dismissed.
     pub errors: RwSignal<Vec<String>>,
     pub engine: StoredValue<Option<EngineClient>, LocalStorage>,
-    /// The photo being inspected, to draw under the heatmap.
-    pub photo: StoredValue<Option<web_sys::Blob>, LocalStorage>,
+    pub library: StoredValue<Option<Rc<Library>>, LocalStorage>,
     /// The demo product shipped with this installation, if any.
     pub demo: RwSignal<Option<demo::DemoManifest>>,
+    next_tag: StoredValue<u32>,
 }
 
 impl AppState {
@@ -35,28 +68,54 @@ impl AppState {
         let message = message.into();
         self.errors.update(|e| e.push(message));
     }
+
+    pub fn library(&self) -> Option<Rc<Library>> {
+        self.library.get_value()
+    }
+
+    pub fn tag(&self) -> u32 {
+        let tag = self.next_tag.get_value();
+        self.next_tag.set_value(tag.wrapping_add(1));
+        tag
+    }
+
+    /// The current product, trained and held by the engine: ready to inspect with.
+    pub fn ready(&self) -> bool {
+        let current = self.current.with(|c| c.as_ref().filter(|p| p.summary.is_some()).map(|p| p.id.clone()));
+        current.is_some() && current == self.loaded.get() && !self.training.get()
+    }
+
+    /// Reads the library again after a change.
+    pub async fn refresh_products(&self) {
+        let Some(library) = self.library() else { return };
+        match library.products().await {
+            Ok(products) => self.products.set(products),
+            Err(message) => self.report(message),
+        }
+    }
 }
 
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState {
         backend: RwSignal::new(None),
+        current: RwSignal::new(None),
+        loaded: RwSignal::new(None),
+        products: RwSignal::new(Vec::new()),
+        photos: RwSignal::new(Vec::new()),
         training: RwSignal::new(false),
         progress: RwSignal::new(None),
-        profile: RwSignal::new(None),
-        inspecting: RwSignal::new(false),
-        inspection: RwSignal::new(None),
+        inspections: RwSignal::new_local(Vec::new()),
+        selected: RwSignal::new(None),
         errors: RwSignal::new(Vec::new()),
         engine: StoredValue::new_local(None),
-        photo: StoredValue::new_local(None),
+        library: StoredValue::new_local(None),
         demo: RwSignal::new(None),
+        next_tag: StoredValue::new(1),
     };
-    match EngineClient::spawn(state) {
-        Ok(client) => state.engine.set_value(Some(client)),
-        Err(message) => state.report(message),
-    }
     provide_context(state);
-    demo::prepare(state);
+    engine::start(state);
+    library::open(state);
 
     view! {
         <header class="top">
@@ -68,6 +127,7 @@ pub fn App() -> impl IntoView {
         </header>
         <ErrorBanner/>
         <main class="panels">
+            <library::LibraryPanel/>
             <train::TrainPanel/>
             <inspect::InspectPanel/>
         </main>
@@ -92,13 +152,23 @@ fn ErrorBanner() -> impl IntoView {
     }
 }
 
-/// Reads the files a person picked, in the order given; an unreadable one is reported and left out.
-pub async fn read_files(state: AppState, files: Vec<web_sys::File>) -> Vec<crate::protocol::UploadedFile> {
+/// Reads the files a person picked, in the order given. A file too large for any photo
+/// is refused from its size, before it is read; an unreadable one is reported; both are
+/// left out and the others go on.
+pub async fn read_files(state: AppState, files: Vec<web_sys::File>) -> Vec<UploadedFile> {
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let name = file.name();
+        if file.size() > MAX_FILE_BYTES as f64 {
+            state.report(format!(
+                "{name}: the file is {:.0} MB, more than the {} MB limit. Use a smaller photo (a few megapixels is plenty).",
+                file.size() / 1048576.0,
+                MAX_FILE_BYTES >> 20
+            ));
+            continue;
+        }
         match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-            Ok(buffer) => out.push(crate::protocol::UploadedFile { name, bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
+            Ok(buffer) => out.push(UploadedFile { name, bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
             Err(_) => state.report(format!("{name}: the file could not be read. Pick it again.")),
         }
     }
@@ -109,5 +179,18 @@ pub async fn read_files(state: AppState, files: Vec<web_sys::File>) -> Vec<crate
 pub fn picked_files(ev: &web_sys::Event) -> Vec<web_sys::File> {
     let input: web_sys::HtmlInputElement = event_target(ev);
     let Some(list) = input.files() else { return Vec::new() };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
+    let files = (0..list.length()).filter_map(|i| list.get(i)).collect();
+    // Picking the same file again must fire `change` again.
+    input.set_value("");
+    files
+}
+
+/// A Blob of some bytes, for drawing and object URLs.
+pub fn blob_of(bytes: &[u8]) -> Result<web_sys::Blob, String> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| format!("{e:?}"))
+}
+
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
 }

@@ -1,68 +1,183 @@
-//! Teach DamageLens what a good item looks like.
+//! Teach DamageLens what a good item looks like: photos (files, a folder, or dropped),
+//! saved as they are added, then training with progress, time left and cancel.
 
 use leptos::prelude::*;
 
-use super::{engine, picked_files, read_files, AppState};
+use super::{blob_of, engine, library, now_ms, picked_files, read_files, store, AppState, PhotoRole, Product};
+use crate::engine::image_ops::check_format;
 use crate::engine::inspector::MIN_TRAINING_IMAGES;
-use crate::protocol::Request;
+use crate::protocol::{MethodChoice, Request, UploadedFile};
+
+/// The current product, created (and saved) on its first photo when it is new.
+async fn current_or_new(state: AppState, name: &str) -> Result<Product, String> {
+    if let Some(product) = state.current.get_untracked() {
+        return Ok(product);
+    }
+    let library = state.library().ok_or("Saved work is not available in this browser")?;
+    let name = match name.trim() {
+        "" => "Untitled product".to_string(),
+        n => n.to_string(),
+    };
+    let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None };
+    library.save(&product, None).await?;
+    library::select(state, product.clone()).await;
+    state.refresh_products().await;
+    Ok(product)
+}
+
+/// Saves picked photos as good photos of the current product.
+pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFile>) -> Result<(), String> {
+    let files: Vec<UploadedFile> = files
+        .into_iter()
+        .filter(|f| match check_format(&f.name, &f.bytes) {
+            Ok(_) => true,
+            Err(e) => {
+                state.report(format!("Not added: {e}"));
+                false
+            }
+        })
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    let product = current_or_new(state, name).await?;
+    let library = state.library().ok_or("Saved work is not available in this browser")?;
+    let saved = library.add_photos(&product.id, PhotoRole::Good, &files).await?;
+    state.photos.update(|photos| photos.extend(saved));
+    Ok(())
+}
+
+/// Trains the current product on all its saved good photos.
+pub fn train(state: AppState, method: MethodChoice) {
+    let Some(product) = state.current.get_untracked() else { return };
+    let files: Vec<UploadedFile> = state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
+    state.training.set(true);
+    state.progress.set(Some(super::Progress { done: 0, total: files.len(), started_ms: now_ms() }));
+    if !engine::send(state, Request::Train { name: product.name, method, files }) {
+        state.training.set(false);
+    }
+}
+
+fn time_left(p: &super::Progress) -> String {
+    if p.done == 0 || p.done >= p.total {
+        return String::new();
+    }
+    let per_photo = (now_ms() - p.started_ms) / p.done as f64;
+    let seconds = (per_photo * (p.total - p.done) as f64 / 1000.0).ceil();
+    format!(", about {seconds:.0} s left")
+}
 
 #[component]
 pub fn TrainPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let name = RwSignal::new(String::new());
-    let files = StoredValue::new_local(Vec::<web_sys::File>::new());
-    let count = RwSignal::new(0usize);
+    let method = RwSignal::new(MethodChoice::Padim);
+    let dragging = RwSignal::new(false);
 
-    let start = move |_| {
-        let picked = files.get_value();
-        let product = match name.get_untracked().trim() {
-            "" => "Untitled product".to_string(),
-            n => n.to_string(),
-        };
-        state.training.set(true);
-        state.progress.set(Some((0, picked.len())));
+    let add = move |files: Vec<web_sys::File>| {
         leptos::task::spawn_local(async move {
-            let uploaded = read_files(state, picked).await;
-            if !engine::send(state, Request::Train { name: product, files: uploaded }) {
-                state.training.set(false);
+            let uploaded = read_files(state, files).await;
+            if let Err(message) = add_good_photos(state, &name.get_untracked(), uploaded).await {
+                state.report(message);
             }
         });
     };
-    let can_train = move || state.backend.with(Option::is_some) && count.get() > 0 && !state.training.get();
+    let on_drop = move |ev: web_sys::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        let Some(list) = ev.data_transfer().and_then(|d| d.files()) else { return };
+        add((0..list.length()).filter_map(|i| list.get(i)).collect());
+    };
+    let remove = move |key: Option<f64>| {
+        let (Some(key), Some(library)) = (key, state.library()) else { return };
+        leptos::task::spawn_local(async move {
+            match library.delete_photo(key).await {
+                Ok(()) => state.photos.update(|ps| ps.retain(|p| p.key != Some(key))),
+                Err(message) => state.report(message),
+            }
+        });
+    };
+    let count = move || state.photos.with(Vec::len);
+    let can_train = move || state.backend.with(Option::is_some) && count() > 0 && !state.training.get();
+    let title = move || match state.current.get() {
+        Some(p) => format!("Teach {}: photos of good items", p.name),
+        None => "Teach a new product: photos of good items".into(),
+    };
 
     view! {
         <section class="panel" aria-labelledby="train-title">
-            <h2 id="train-title">"1. Teach: photos of good items"</h2>
-            <label for="profile-name">"Product name"</label>
-            <input id="profile-name" type="text" data-testid="profile-name" placeholder="e.g. Solar cell, mono"
-                prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-            <label for="train-files">{format!("Photos of good items (at least {MIN_TRAINING_IMAGES})")}</label>
-            <input id="train-files" type="file" multiple accept="image/png,image/jpeg" data-testid="train-files"
-                on:change=move |ev| {
-                    let picked = picked_files(&ev);
-                    count.set(picked.len());
-                    files.set_value(picked);
-                }/>
-            <p class="hint">{move || format!("{} photo(s) selected", count.get())}</p>
-            <button data-testid="train-start" on:click=start disabled=move || !can_train()>"Train"</button>
-            <Show when=move || state.training.get() || state.progress.with(Option::is_some)>
+            <h2 id="train-title">{title}</h2>
+            <Show when=move || state.current.with(Option::is_none)>
+                <label for="profile-name">"Product name"</label>
+                <input id="profile-name" type="text" data-testid="profile-name" placeholder="e.g. Solar cell, mono"
+                    prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+            </Show>
+            <div class="dropzone" class:dragging=move || dragging.get()
+                on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop>
+                <label for="train-files">{format!("Add photos of good items (at least {MIN_TRAINING_IMAGES}), or drop them here")}</label>
+                <input id="train-files" type="file" multiple accept="image/png,image/jpeg" data-testid="train-files"
+                    disabled=move || state.training.get() on:change=move |ev| add(picked_files(&ev))/>
+                <label for="train-folder">"…or a whole folder"</label>
+                <input id="train-folder" type="file" multiple prop:webkitdirectory=true data-testid="train-folder"
+                    disabled=move || state.training.get() on:change=move |ev| add(picked_files(&ev))/>
+            </div>
+            <p class="hint" data-testid="photo-count">{move || format!("{} good photo(s) saved", count())}</p>
+            <Show when=move || { count() > 0 }>
+                <ul class="thumbs" aria-label="Good photos">
+                    <For each=move || state.photos.get() key=|p| p.key.map(|k| k as u64) let:photo>
+                        <Thumb photo=photo.clone() on_remove=move || remove(photo.key) disabled=state.training/>
+                    </For>
+                </ul>
+            </Show>
+            <fieldset class="method">
+                <legend>"Method"</legend>
+                <label><input type="radio" name="method" data-testid="method-padim" checked=move || method.get() == MethodChoice::Padim
+                    on:change=move |_| method.set(MethodChoice::Padim)/>" PaDiM: fast; best when items sit in the same place in every photo"</label>
+                <label><input type="radio" name="method" data-testid="method-patchcore" checked=move || method.get() == MethodChoice::PatchCore
+                    on:change=move |_| method.set(MethodChoice::PatchCore)/>" PatchCore: finds damage wherever the item sits; slower"</label>
+            </fieldset>
+            <div class="actions">
+                <button data-testid="train-start" on:click=move |_| train(state, method.get_untracked()) disabled=move || !can_train()>"Train"</button>
+                <Show when=move || state.training.get()>
+                    <button class="secondary" data-testid="train-cancel" on:click=move |_| engine::cancel(state)>"Cancel"</button>
+                </Show>
+            </div>
+            <Show when=move || state.training.get()>
                 {move || {
-                    let (done, total) = state.progress.get().unwrap_or((0, 1));
+                    let p = state.progress.get().unwrap_or(super::Progress { done: 0, total: 1, started_ms: now_ms() });
                     view! {
                         <label class="progress-label" for="train-progress">
-                            {if state.training.get() { format!("Learning: {done} of {total} photos") } else { format!("Learned from {done} photos") }}
+                            {format!("Learning: {} of {} photos{}", p.done, p.total, time_left(&p))}
                         </label>
-                        <progress id="train-progress" data-testid="train-progress" max=total value=done></progress>
+                        <progress id="train-progress" data-testid="train-progress" max=p.total value=p.done></progress>
                     }
                 }}
             </Show>
-            {move || state.profile.get().map(|p| view! {
+            {move || state.current.get().and_then(|p| p.summary.map(|s| (p.name, s))).map(|(name, s)| view! {
                 <div class="profile" data-testid="profile-ready">
-                    <p><strong>{p.name.clone()}</strong>" is ready: "{p.method.clone()}" on "{p.training_images}" good photos, backbone "{p.backbone.clone()}"."</p>
-                    <p data-testid="threshold-value">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", p.threshold)}</p>
-                    <p class="hint" data-testid="threshold-method">{p.threshold_method.clone()}</p>
+                    <p><strong>{name}</strong>" is ready: "{s.method.clone()}" on "{s.training_images}" good photos."</p>
+                    <p data-testid="threshold-value">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
+                    <p class="hint" data-testid="threshold-method">{s.threshold_method.clone()}</p>
                 </div>
             })}
         </section>
+    }
+}
+
+#[component]
+fn Thumb(photo: super::Photo, on_remove: impl Fn() + 'static, disabled: RwSignal<bool>) -> impl IntoView {
+    let url = blob_of(&photo.bytes).ok().and_then(|b| web_sys::Url::create_object_url_with_blob(&b).ok()).unwrap_or_default();
+    let revoke = url.clone();
+    on_cleanup(move || {
+        let _ = web_sys::Url::revoke_object_url(&revoke);
+    });
+    let label = format!("Remove {}", photo.name);
+    view! {
+        <li class="thumb">
+            <img src=url alt=photo.name.clone() width="64" height="64"/>
+            <button class="remove" aria-label=label.clone() title=label disabled=move || disabled.get() on:click=move |_| on_remove()>"×"</button>
+        </li>
     }
 }

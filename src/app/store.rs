@@ -1,0 +1,188 @@
+//! Saved work in IndexedDB: the product library, each product's profile file and its
+//! photos.
+//!
+//! Three object stores, so listing the library never loads megabytes of model:
+//! `products` (what the library shows), `profiles` (the profile file of a product, by
+//! product id) and `photos` (good and damaged photos, by an automatic key, indexed by
+//! product). Every change is one transaction: when the browser refuses it (a full quota,
+//! say), nothing of it is written and everything saved before stays as it was.
+
+use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+use crate::protocol::{ProfileSummary, UploadedFile};
+
+const DB_NAME: &str = "damagelens";
+const PRODUCTS: &str = "products";
+const PROFILES: &str = "profiles";
+const PHOTOS: &str = "photos";
+const BY_PRODUCT: &str = "by_product";
+
+/// One product of the library, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    /// Milliseconds since 1970, when the product was created and last trained.
+    pub created_ms: f64,
+    pub trained_ms: Option<f64>,
+    /// None until the product has been trained.
+    pub summary: Option<ProfileSummary>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProfileRecord {
+    id: String,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+}
+
+/// What a stored photo is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoRole {
+    Good,
+    Damaged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Photo {
+    /// Set by IndexedDB when the photo is added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<f64>,
+    pub product: String,
+    pub role: PhotoRole,
+    pub name: String,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+pub struct Library {
+    db: Rexie,
+}
+
+/// A storage failure, in words a person can act on.
+fn explain(what: &str, error: impl std::fmt::Debug) -> String {
+    let detail = format!("{error:?}");
+    if detail.contains("Quota") {
+        format!(
+            "{what}: this device's storage for DamageLens is full. Nothing was changed; \
+             everything saved before is intact. Delete products or photos you no longer need, then try again."
+        )
+    } else {
+        format!("{what}: the browser's storage refused ({detail}). Nothing was changed; try again.")
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, String> {
+    serde_wasm_bindgen::to_value(value).map_err(|e| format!("cannot store this: {e}"))
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Option<T> {
+    serde_wasm_bindgen::from_value(value).ok()
+}
+
+impl Library {
+    pub async fn open() -> Result<Library, String> {
+        let db = Rexie::builder(DB_NAME)
+            .version(1)
+            .add_object_store(ObjectStore::new(PRODUCTS).key_path("id"))
+            .add_object_store(ObjectStore::new(PROFILES).key_path("id"))
+            .add_object_store(
+                ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")),
+            )
+            .build()
+            .await
+            .map_err(|e| explain("Opening saved work", e))?;
+        Ok(Library { db })
+    }
+
+    /// Every product, oldest first. A record this version cannot read is left out, not deleted.
+    pub async fn products(&self) -> Result<Vec<Product>, String> {
+        let tx = self.db.transaction(&[PRODUCTS], TransactionMode::ReadOnly).map_err(|e| explain("Reading the library", e))?;
+        let store = tx.store(PRODUCTS).map_err(|e| explain("Reading the library", e))?;
+        let values = store.get_all(None, None).await.map_err(|e| explain("Reading the library", e))?;
+        let mut products: Vec<Product> = values.into_iter().filter_map(from_js).collect();
+        products.sort_by(|a, b| a.created_ms.total_cmp(&b.created_ms));
+        Ok(products)
+    }
+
+    /// Saves a product's description and, when given, its profile file, together.
+    pub async fn save(&self, product: &Product, profile: Option<&[u8]>) -> Result<(), String> {
+        let what = format!("Saving {}", product.name);
+        let tx = self.db.transaction(&[PRODUCTS, PROFILES], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        let products = tx.store(PRODUCTS).map_err(|e| explain(&what, e))?;
+        products.put(&to_js(product)?, None).await.map_err(|e| explain(&what, e))?;
+        if let Some(bytes) = profile {
+            let record = ProfileRecord { id: product.id.clone(), bytes: bytes.to_vec() };
+            let profiles = tx.store(PROFILES).map_err(|e| explain(&what, e))?;
+            profiles.put(&to_js(&record)?, None).await.map_err(|e| explain(&what, e))?;
+        }
+        tx.commit().await.map_err(|e| explain(&what, e))
+    }
+
+    pub async fn profile(&self, id: &str) -> Result<Option<Vec<u8>>, String> {
+        let tx = self.db.transaction(&[PROFILES], TransactionMode::ReadOnly).map_err(|e| explain("Reading a profile", e))?;
+        let store = tx.store(PROFILES).map_err(|e| explain("Reading a profile", e))?;
+        let value = store.get(JsValue::from_str(id)).await.map_err(|e| explain("Reading a profile", e))?;
+        Ok(value.and_then(from_js::<ProfileRecord>).map(|r| r.bytes))
+    }
+
+    /// Removes a product with its profile and photos.
+    pub async fn delete(&self, id: &str) -> Result<(), String> {
+        let what = "Deleting the product";
+        let keys = self.photo_keys(id).await?;
+        let tx = self.db.transaction(&[PRODUCTS, PROFILES, PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
+        for store in [PRODUCTS, PROFILES] {
+            tx.store(store).map_err(|e| explain(what, e))?.delete(JsValue::from_str(id)).await.map_err(|e| explain(what, e))?;
+        }
+        let photos = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
+        for key in keys {
+            photos.delete(key).await.map_err(|e| explain(what, e))?;
+        }
+        tx.commit().await.map_err(|e| explain(what, e))
+    }
+
+    /// Stores photos of a product, all or none; returns them with their keys.
+    pub async fn add_photos(&self, product: &str, role: PhotoRole, files: &[UploadedFile]) -> Result<Vec<Photo>, String> {
+        let what = "Saving the photos";
+        let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
+        let store = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
+        let mut saved = Vec::with_capacity(files.len());
+        for file in files {
+            let mut photo = Photo { key: None, product: product.to_string(), role, name: file.name.clone(), bytes: file.bytes.clone() };
+            let key = store.add(&to_js(&photo)?, None).await.map_err(|e| explain(what, e))?;
+            photo.key = key.as_f64();
+            saved.push(photo);
+        }
+        tx.commit().await.map_err(|e| explain(what, e))?;
+        Ok(saved)
+    }
+
+    pub async fn photos(&self, product: &str) -> Result<Vec<Photo>, String> {
+        let what = "Reading the photos";
+        let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadOnly).map_err(|e| explain(what, e))?;
+        let store = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
+        let index = store.index(BY_PRODUCT).map_err(|e| explain(what, e))?;
+        let range = rexie::KeyRange::only(&JsValue::from_str(product)).map_err(|e| explain(what, e))?;
+        let values = index.get_all(Some(range), None).await.map_err(|e| explain(what, e))?;
+        Ok(values.into_iter().filter_map(from_js).collect())
+    }
+
+    pub async fn delete_photo(&self, key: f64) -> Result<(), String> {
+        let what = "Removing the photo";
+        let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
+        tx.store(PHOTOS).map_err(|e| explain(what, e))?.delete(JsValue::from_f64(key)).await.map_err(|e| explain(what, e))?;
+        tx.commit().await.map_err(|e| explain(what, e))
+    }
+
+    async fn photo_keys(&self, product: &str) -> Result<Vec<JsValue>, String> {
+        Ok(self.photos(product).await?.into_iter().filter_map(|p| p.key.map(JsValue::from_f64)).collect())
+    }
+}
+
+/// A fresh product id: time plus randomness, unique on this device.
+pub fn new_id() -> String {
+    format!("p{:x}{:08x}", js_sys::Date::now() as u64, (js_sys::Math::random() * u32::MAX as f64) as u32)
+}
