@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use damagelens::eval::metrics::auroc;
 use image::{GrayImage, Luma};
@@ -56,21 +55,13 @@ fn build_dataset(dir: &Path) {
     }
 }
 
-fn damagelens(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_damagelens"))
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .expect("the CLI runs")
-}
-
 #[test]
 fn eval_prints_the_twofold_report_and_its_exports_agree() {
     let dir: PathBuf = std::env::temp_dir().join(format!("damagelens-eval-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     build_dataset(&dir);
     let (json, csv) = (dir.join("report.json"), dir.join("scores.csv"));
-    let out = damagelens(&["eval", "--dataset", dir.to_str().unwrap(), "--json", json.to_str().unwrap(), "--scores", csv.to_str().unwrap()]);
+    let out = common::damagelens(&["eval", "--dataset", dir.to_str().unwrap(), "--json", json.to_str().unwrap(), "--scores", csv.to_str().unwrap()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("structural") && stdout.contains("overall"), "{stdout}");
@@ -106,16 +97,16 @@ fn calibrate_chooses_the_threshold_from_masks_and_inspect_uses_it() {
     let _ = std::fs::remove_dir_all(&dir);
     build_dataset(&dir);
     let p = |rel: &str| dir.join(rel).to_str().unwrap().to_string();
-    let train = damagelens(&["train", &p("train/good"), "--name", "cells", "--out", &p("cells.dlprofile")]);
+    let train = common::damagelens(&["train", &p("train/good"), "--name", "cells", "--out", &p("cells.dlprofile")]);
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
-    let cal = damagelens(&[
+    let cal = common::damagelens(&[
         "calibrate", "--profile", &p("cells.dlprofile"), "--good", &p("test/good"), "--damaged", &p("test/crack"),
         "--masks", &p("ground_truth/crack"), "--method", "max-iou", "--out", &p("calibrated.dlprofile"),
     ]);
     let stderr = String::from_utf8_lossy(&cal.stderr);
     assert!(cal.status.success(), "{stderr}");
     assert!(stderr.contains("Maximum IoU") && stderr.contains("would be flagged"), "{stderr}");
-    let out = damagelens(&["inspect", "--profile", &p("calibrated.dlprofile"), &p("test/crack/000.png"), &p("test/good/000.png")]);
+    let out = common::damagelens(&["inspect", "--profile", &p("calibrated.dlprofile"), &p("test/crack/000.png"), &p("test/good/000.png")]);
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0]["verdict"], "damaged", "{lines:?}");
     assert_eq!(lines[1]["verdict"], "ok", "{lines:?}");
@@ -128,7 +119,7 @@ fn eval_on_a_folder_without_good_training_images_says_what_to_do() {
     std::fs::create_dir_all(dir.join("train/good")).unwrap();
     std::fs::create_dir_all(dir.join("test/good")).unwrap();
     std::fs::write(dir.join("test/good/000.png"), common::read("tests/data/skimage/brick.png")).unwrap();
-    let out = damagelens(&["eval", "--dataset", dir.to_str().unwrap()]);
+    let out = common::damagelens(&["eval", "--dataset", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("train/good") && stderr.contains("no images"), "{stderr}");

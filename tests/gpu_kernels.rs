@@ -476,17 +476,7 @@ fn a_frame_stays_on_the_device_until_the_map() {
         let device_model = g.score.upload_patchcore(&g.ctx, &model).await?;
         let scope = ErrorScope::push(&g.ctx.device);
         let buffers = maps.iter().map(|m| g.ctx.storage("test", &m.name, &m.data)).collect::<Result<Vec<_>, _>>()?;
-        let device_maps: Vec<GpuFeatureMap> = maps
-            .iter()
-            .zip(&buffers)
-            .map(|(m, buffer)| GpuFeatureMap {
-                name: &m.name,
-                channels: m.channels,
-                height: m.height,
-                width: m.width,
-                buffer,
-            })
-            .collect();
+        let device_maps: Vec<GpuFeatureMap> = maps.iter().zip(&buffers).map(|(m, buffer)| GpuFeatureMap::of(m, buffer)).collect();
         let mut encoder = g.ctx.encoder("frame");
         let grid = g.embed.encode_embed(&g.ctx, &mut encoder, &embedder, &device_maps)?;
         let scores = g.score.encode_patchcore(&g.ctx, &mut encoder, &device_model, &grid)?;

@@ -4,17 +4,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use image::{ImageBuffer, ImageFormat, LumaA, Rgb, RgbImage};
-
-fn damagelens(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_damagelens"))
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .expect("the CLI runs")
-}
 
 /// A fresh folder in the temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -123,7 +114,7 @@ fn a_batch_with_hostile_files_reports_each_and_processes_the_rest() {
     let bad_train = write_bad_files(&dir, "train", &good_png);
     let profile = dir.path("cells.dlprofile").display().to_string();
     let train_dir = dir.path("train").display().to_string();
-    let out = damagelens(&["train", &train_dir, "--name", "cells", "--out", &profile]);
+    let out = common::damagelens(&["train", &train_dir, "--name", "cells", "--out", &profile]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_each_named(&stderr, &bad_train);
@@ -142,7 +133,7 @@ fn a_batch_with_hostile_files_reports_each_and_processes_the_rest() {
     ];
     let ok_paths: Vec<String> = ok.iter().map(|(name, bytes)| dir.write(&format!("inspect/{name}"), bytes).display().to_string()).collect();
     let bad_inspect = write_bad_files(&dir, "inspect", &good_png);
-    let out = damagelens(&["inspect", "--profile", &profile, &dir.path("inspect").display().to_string()]);
+    let out = common::damagelens(&["inspect", "--profile", &profile, &dir.path("inspect").display().to_string()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
     assert_each_named(&stderr, &bad_inspect);
@@ -159,7 +150,7 @@ fn a_batch_with_hostile_files_reports_each_and_processes_the_rest() {
     for (name, _) in &ok {
         std::fs::remove_file(dir.path(&format!("inspect/{name}"))).unwrap();
     }
-    let out = damagelens(&["inspect", "--profile", &profile, &dir.path("inspect").display().to_string()]);
+    let out = common::damagelens(&["inspect", "--profile", &profile, &dir.path("inspect").display().to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("no image could be inspected"), "{stderr}");
     assert_each_named(&stderr, &bad_inspect);

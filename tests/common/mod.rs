@@ -9,6 +9,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the CLI from the repository root, as a person would.
+pub fn damagelens(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_damagelens")).current_dir(root()).args(args).output().expect("the CLI runs")
+}
+
 /// Reads a file the setup provides; a missing one is a failure that says how to fix it.
 pub fn read(rel: &str) -> Vec<u8> {
     let path = root().join(rel);

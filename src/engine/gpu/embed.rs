@@ -29,6 +29,13 @@ pub struct GpuFeatureMap<'a> {
     pub buffer: &'a wgpu::Buffer,
 }
 
+impl<'a> GpuFeatureMap<'a> {
+    /// A host feature map's shape, with `buffer` holding its data on the device.
+    pub fn of(map: &'a FeatureMap, buffer: &'a wgpu::Buffer) -> Self {
+        GpuFeatureMap { name: &map.name, channels: map.channels, height: map.height, width: map.width, buffer }
+    }
+}
+
 /// A patch grid on the device: `buffer[(y * width + x) * dims + k]`, as [`PatchGrid`].
 #[derive(Debug)]
 pub struct GpuPatchGrid {
@@ -260,17 +267,7 @@ impl EmbedOp {
         let wanted: Vec<&FeatureMap> =
             maps.iter().filter(|m| embedder.config().layers.iter().any(|l| l == &m.name)).collect();
         let buffers = wanted.iter().map(|m| ctx.storage(OP, &m.name, &m.data)).collect::<Result<Vec<_>, _>>()?;
-        let device_maps: Vec<GpuFeatureMap> = wanted
-            .iter()
-            .zip(&buffers)
-            .map(|(m, buffer)| GpuFeatureMap {
-                name: &m.name,
-                channels: m.channels,
-                height: m.height,
-                width: m.width,
-                buffer,
-            })
-            .collect();
+        let device_maps: Vec<GpuFeatureMap> = wanted.iter().zip(&buffers).map(|(m, buffer)| GpuFeatureMap::of(m, buffer)).collect();
         let mut encoder = ctx.encoder(OP);
         let grid = self.encode_embed(ctx, &mut encoder, embedder, &device_maps)?;
         let data = ctx.submit_and_read_one(OP, encoder, &grid.buffer, grid.len(), scope).await?;
