@@ -10,8 +10,8 @@ use super::{load_inspector, load_with_profile, progress, read_bounded, train_pro
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
-use crate::eval::report::{pixel_set, report, scores_csv, EvalItem, Metrics, Report, Timing};
-use crate::eval::threshold::{choose, CalibrationSet, ThresholdMethod};
+use crate::eval::report::{calibration_set, evaluate_sample, report, scores_csv, EvalItem, Metrics, Report, Timing};
+use crate::eval::threshold::{choose, ThresholdMethod};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum ThresholdArg {
@@ -64,44 +64,11 @@ pub fn method(arg: ThresholdArg) -> Option<ThresholdMethod> {
     })
 }
 
-/// Scores one sample and reads its mask at the map's resolution. A mask that cannot be
-/// used is reported and the image still counts at image level.
+/// Scores one sample with its mask read from the dataset folder.
 fn evaluate(inspector: &Inspector, profile: &Profile, root: &Path, sample: &Sample, problems: &mut Vec<String>) -> CliResult<EvalItem> {
-    let path = root.join(&sample.path);
-    let bytes = read_bounded(&path)?;
-    let (map, (w, h)) = inspector.anomaly_map(profile, &sample.path, &bytes).map_err(|e| e.to_string())?;
-    let size = map.size as u32;
-    let mask = match (&sample.mask, sample.anomalous) {
-        (_, false) => Some(vec![false; map.values.len()]),
-        (None, true) => None,
-        (Some(rel), true) => match read_mask(&root.join(rel), (w, h), size) {
-            Ok(m) => Some(m),
-            Err(why) => {
-                problems.push(format!("{rel}: {why}; {} evaluated at image level only", sample.path));
-                None
-            }
-        },
-    };
-    Ok(EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask })
-}
-
-/// Image scores and pixel maps of calibration images, for the threshold estimators.
-pub fn calibration_set(items: &[EvalItem], map_size: usize) -> CalibrationSet<'_> {
-    CalibrationSet {
-        good_scores: items.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
-        anomalous_scores: items.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
-        pixels: Some(pixel_set(items, map_size)),
-    }
-}
-
-fn read_mask(path: &Path, image_size: (u32, u32), size: u32) -> Result<Vec<bool>, String> {
-    let bytes = read_bounded(path)?;
-    let mask = image::load_from_memory(&bytes).map_err(|e| format!("unreadable mask ({e})"))?.to_luma8();
-    if mask.dimensions() != image_size {
-        return Err(format!("mask is {}x{}, the image {}x{}", mask.width(), mask.height(), image_size.0, image_size.1));
-    }
-    let resized = image::imageops::resize(&mask, size, size, image::imageops::FilterType::Nearest);
-    Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
+    let bytes = read_bounded(&root.join(&sample.path))?;
+    let mask = sample.mask.as_ref().filter(|_| sample.anomalous).map(|rel| read_bounded(&root.join(rel)));
+    evaluate_sample(inspector, profile, sample, &bytes, mask, problems).map_err(|e| e.to_string())
 }
 
 pub fn evaluate_all(inspector: &Inspector, profile: &Profile, root: &Path, samples: &[Sample], what: &str, problems: &mut Vec<String>) -> Vec<EvalItem> {

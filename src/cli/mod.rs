@@ -327,7 +327,7 @@ fn calibrate(
     for p in &problems {
         eprintln!("note: {p}");
     }
-    let chosen = crate::eval::threshold::choose(&estimator, &eval::calibration_set(&items, profile.backbone.input_size as usize))?;
+    let chosen = crate::eval::threshold::choose(&estimator, &crate::eval::report::calibration_set(&items, profile.backbone.input_size as usize))?;
     let (lo, hi) = items.iter().flat_map(|i| i.map.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     profile.calibration = crate::engine::postprocess::Calibration { threshold: chosen.value, min: lo.min(chosen.value), max: hi.max(chosen.value), method: chosen.explanation.clone() };
     save_profile(&profile, out)?;

@@ -5,8 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::Category;
+use super::dataset::{Category, Sample};
 use super::metrics::{auroc, average_precision, image_accuracy, PixelSet};
+use super::threshold::CalibrationSet;
+use crate::engine::error::EngineError;
+use crate::engine::image_ops::decode_rgb;
+use crate::engine::inspector::Inspector;
+use crate::engine::profile::Profile;
 
 /// AUPRO integrates the PRO curve up to this false-positive rate (MVTec convention).
 pub const AUPRO_MAX_FPR: f64 = 0.3;
@@ -72,6 +77,52 @@ pub fn pixel_set<'a>(items: impl IntoIterator<Item = &'a EvalItem>, map_size: us
         .filter_map(|i| i.mask.as_deref().map(|m| (i.map.as_slice(), m)))
         .unzip();
     PixelSet { maps, masks, width: map_size, height: map_size }
+}
+
+/// Image scores and pixel maps of calibration images, for the threshold estimators.
+pub fn calibration_set(items: &[EvalItem], map_size: usize) -> CalibrationSet<'_> {
+    CalibrationSet {
+        good_scores: items.iter().filter(|i| !i.anomalous).map(|i| i.score).collect(),
+        anomalous_scores: items.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
+        pixels: Some(pixel_set(items, map_size)),
+    }
+}
+
+/// Scores one sample. `mask` is the ground truth file's bytes (or why it could not be
+/// read); a mask that cannot be used is reported in `problems` and the image still
+/// counts at image level. The CLI reads files from a folder, the browser from a drop.
+pub fn evaluate_sample(
+    inspector: &Inspector,
+    profile: &Profile,
+    sample: &Sample,
+    image: &[u8],
+    mask: Option<Result<Vec<u8>, String>>,
+    problems: &mut Vec<String>,
+) -> Result<EvalItem, EngineError> {
+    let (map, image_size) = inspector.anomaly_map(profile, &sample.path, image)?;
+    let mask = match (mask, sample.anomalous) {
+        (_, false) => Some(vec![false; map.values.len()]),
+        (None, true) => None,
+        (Some(bytes), true) => match bytes.and_then(|b| mask_on_map(sample.mask.as_deref().unwrap_or("mask"), &b, image_size, map.size as u32)) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                problems.push(format!("{why}; {} evaluated at image level only", sample.path));
+                None
+            }
+        },
+    };
+    Ok(EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask })
+}
+
+/// A ground-truth mask (any image; bright = damaged) at the anomaly map's resolution.
+/// It must have the photo's size, or it would mark the wrong pixels.
+pub fn mask_on_map(file: &str, bytes: &[u8], image_size: (u32, u32), size: u32) -> Result<Vec<bool>, String> {
+    let mask = image::DynamicImage::ImageRgb8(decode_rgb(file, bytes).map_err(|e| e.to_string())?).to_luma8();
+    if mask.dimensions() != image_size {
+        return Err(format!("{file}: the mask is {}x{} but its photo {}x{}; give a mask of the photo's size", mask.width(), mask.height(), image_size.0, image_size.1));
+    }
+    let resized = image::imageops::resize(&mask, size, size, image::imageops::FilterType::Nearest);
+    Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
 }
 
 fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
