@@ -52,7 +52,7 @@ impl ProfileSummary {
         ProfileSummary {
             name: profile.name.clone(),
             backbone: format!("{} ({})", profile.backbone.name, short(&profile.backbone.sha256)),
-            method: profile.model.method_name().into(),
+            method: profile.method_name(),
             training_images: profile.training_images,
             threshold: profile.calibration.threshold,
             threshold_method: profile.calibration.method.clone(),

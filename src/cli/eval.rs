@@ -97,7 +97,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
             let inspector = load_inspector(backbone, args.settings.input_size)?;
             let files: Vec<PathBuf> = dataset.train.iter().map(|p| root.join(p)).collect();
             let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-            let profile = train_profile(&inspector, &files, &name, &args.settings.settings())?;
+            let profile = train_profile(&inspector, &files, &name, &args.settings.settings()?)?;
             (inspector, profile)
         }
     };
@@ -155,7 +155,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
 
 fn print_report(profile: &Profile, r: &Report) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into());
-    println!("{} ({}, {} training images)", profile.name, profile.model.method_name(), profile.training_images);
+    println!("{} ({}, {} training images)", profile.name, profile.method_name(), profile.training_images);
     println!("threshold {:.3}: {}", r.threshold, r.threshold_method);
     println!("{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy");
     let row = |name: &str, m: &Metrics| {

@@ -73,6 +73,8 @@ enum Command {
 pub enum MethodArg {
     Padim,
     Patchcore,
+    /// PaDiM and PatchCore together, each with its best settings (bench/STUDY.md).
+    Ensemble,
 }
 
 #[derive(clap::Args, Clone)]
@@ -98,25 +100,31 @@ pub struct SettingsArgs {
 }
 
 impl SettingsArgs {
-    pub fn settings(&self) -> TrainSettings {
+    pub fn settings(&self) -> CliResult<TrainSettings> {
         let mut s = match self.method {
             MethodArg::Padim => TrainSettings::padim(),
             MethodArg::Patchcore => TrainSettings::patchcore(),
+            MethodArg::Ensemble => TrainSettings::ensemble(),
         };
-        if let (Method::PatchCore { coreset_ratio }, Some(c)) = (&mut s.method, self.coreset) {
-            *coreset_ratio = c;
+        if s.detectors.len() > 1 && (self.layers.is_some() || self.dims.is_some() || self.neighbourhood.is_some()) {
+            return Err("--layers, --dims and --neighbourhood set up one method; the ensemble uses PaDiM's and PatchCore's best settings. Leave them out, or train --method padim or patchcore".into());
         }
-        let e: &mut EmbedConfig = &mut s.embed;
-        if let Some(layers) = &self.layers {
-            e.layers = layers.clone();
+        for d in &mut s.detectors {
+            if let (Method::PatchCore { coreset_ratio }, Some(c)) = (&mut d.method, self.coreset) {
+                *coreset_ratio = c;
+            }
+            let e: &mut EmbedConfig = &mut d.embed;
+            if let Some(layers) = &self.layers {
+                e.layers = layers.clone();
+            }
+            if let Some(dims) = self.dims {
+                e.dims = (dims > 0).then_some(dims);
+            }
+            if let Some(n) = self.neighbourhood {
+                e.neighbourhood = n;
+            }
         }
-        if let Some(d) = self.dims {
-            e.dims = (d > 0).then_some(d);
-        }
-        if let Some(n) = self.neighbourhood {
-            e.neighbourhood = n;
-        }
-        s
+        Ok(s)
     }
 }
 
@@ -277,13 +285,13 @@ fn save_profile(profile: &Profile, out: &Path) -> CliResult {
 
 fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs) -> CliResult {
     let inspector = load_inspector(backbone, settings.input_size)?;
-    let profile = train_profile(&inspector, &image_files(images)?, name, &settings.settings())?;
+    let profile = train_profile(&inspector, &image_files(images)?, name, &settings.settings()?)?;
     save_profile(&profile, out)?;
     let cost = profile.cost();
     eprintln!(
         "{}: {} on {} good images, threshold {:.3} ({})\n  model {:.1} MB{}, {:.1} M multiply-adds to score one image",
         out.display(),
-        profile.model.method_name(),
+        profile.method_name(),
         profile.training_images,
         profile.calibration.threshold,
         profile.calibration.method,

@@ -1,12 +1,15 @@
 //! The profile file: one product's model, calibration and settings in one safetensors
 //! file, so it can be exported, imported on another device and read by the CLI.
 //!
-//! Tensors: `projection` [in_dims, dims] (when projecting), then either `padim.mean`
-//! [positions, dims] and `padim.inv_chol` [positions, dims*(dims+1)/2], or
-//! `patchcore.bank` [bank, dims]; all f32. The safetensors metadata key `damagelens`
-//! holds the JSON header: format, version, name, backbone identity, settings,
-//! calibration. Reading treats the file as hostile: sizes are checked against the header
-//! before anything is allocated, and it never panics.
+//! A profile holds one detector (PaDiM or PatchCore) or an ensemble of them. Detector
+//! `i`'s tensors are named `d{i}.projection` [in_dims, dims] (when projecting), then
+//! either `d{i}.padim.mean` [positions, dims] and `d{i}.padim.inv_chol`
+//! [positions, dims*(dims+1)/2], or `d{i}.patchcore.bank` [bank, dims]; all f32.
+//! (Version 1 files hold one detector, with the same names unprefixed.) The safetensors
+//! metadata key `damagelens` holds the JSON header: format, version, name, backbone
+//! identity, each detector's settings, calibration. Reading treats the file as hostile:
+//! sizes are checked against the header before anything is allocated, and it never
+//! panics.
 
 use std::collections::HashMap;
 
@@ -20,7 +23,10 @@ use super::postprocess::Calibration;
 use super::EngineError;
 
 pub const PROFILE_FORMAT: &str = "damagelens-profile";
-pub const PROFILE_VERSION: u32 = 1;
+pub const PROFILE_VERSION: u32 = 2;
+/// Version 1 (one detector, unprefixed tensors) is still read.
+const OLDEST_READABLE_VERSION: u32 = 1;
+const MAX_DETECTORS: usize = 4;
 /// Far above any real profile (PaDiM at 100 dims is about 16 MB).
 pub const MAX_PROFILE_BYTES: usize = 512 * 1024 * 1024;
 const MAX_GRID_SIDE: usize = 256;
@@ -82,17 +88,63 @@ pub struct ModelCost {
     pub multiply_adds_per_image: u64,
 }
 
+/// One way of scoring patches: its own patch embedding and the model fitted on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detector {
+    pub embedder: Embedder,
+    /// Patch grid the model was fitted on.
+    pub grid: (usize, usize),
+    pub model: AnomalyModel,
+    /// Puts this detector's anomaly map on the ensemble's common scale.
+    pub scale: MapScale,
+}
+
+/// `(value - mean) / std`: how an ensemble member's map values compare with those of
+/// held-out good photos. Members speak different units (a Mahalanobis distance, a
+/// nearest-neighbour distance); in these units they can be averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MapScale {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl MapScale {
+    /// A lone detector keeps its own units.
+    pub const IDENTITY: MapScale = MapScale { mean: 0.0, std: 1.0 };
+
+    pub fn apply(&self, value: f32) -> f32 {
+        (value - self.mean) / self.std
+    }
+
+    /// The mean and spread of every value of these maps (of held-out good photos).
+    pub fn of(maps: &[super::postprocess::AnomalyMap]) -> MapScale {
+        let n = maps.iter().map(|m| m.values.len()).sum::<usize>().max(1) as f64;
+        let mean = maps.iter().flat_map(|m| &m.values).map(|v| f64::from(*v)).sum::<f64>() / n;
+        let var = maps.iter().flat_map(|m| &m.values).map(|v| (f64::from(*v) - mean).powi(2)).sum::<f64>() / n;
+        MapScale { mean: mean as f32, std: (var.sqrt() as f32).max(f32::MIN_POSITIVE) }
+    }
+}
+
 /// A trained product: what good looks like, and where damage starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: String,
     pub backbone: BackboneId,
-    pub embedder: Embedder,
-    /// Patch grid the model was fitted on.
-    pub grid: (usize, usize),
-    pub model: AnomalyModel,
+    /// One detector, or the members of an ensemble whose maps are averaged.
+    pub detectors: Vec<Detector>,
     pub calibration: Calibration,
     pub training_images: usize,
+}
+
+/// One detector's settings in the header.
+#[derive(Serialize, Deserialize)]
+struct DetectorHeader {
+    method: String,
+    embed: EmbedConfig,
+    embed_in_dims: usize,
+    grid: [usize; 2],
+    dims: usize,
+    scale: MapScale,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,15 +153,24 @@ struct Header {
     version: u32,
     name: String,
     backbone: BackboneId,
+    #[serde(default)]
+    detectors: Vec<DetectorHeader>,
+    /// Version 1 kept its single detector's settings at the top level.
+    #[serde(flatten, default, skip_serializing)]
+    version_1: Option<Version1Detector>,
+    calibration: Calibration,
+    training_images: usize,
+    /// Written for people reading the file; recomputed from the tensors on reading.
+    cost: Option<ModelCost>,
+}
+
+#[derive(Deserialize)]
+struct Version1Detector {
     embed: EmbedConfig,
     embed_in_dims: usize,
     method: String,
     grid: [usize; 2],
     dims: usize,
-    calibration: Calibration,
-    training_images: usize,
-    /// Written for people reading the file; recomputed from the tensors on reading.
-    cost: Option<ModelCost>,
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -118,36 +179,46 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 
 impl Profile {
     pub fn to_bytes(&self) -> Result<Vec<u8>, EngineError> {
-        let dims = self.embedder.out_dims();
         let header = Header {
             format: PROFILE_FORMAT.into(),
             version: PROFILE_VERSION,
             name: self.name.clone(),
             backbone: self.backbone.clone(),
-            embed: self.embedder.config().clone(),
-            embed_in_dims: self.embedder.in_dims(),
-            method: self.model.method_name().to_lowercase(),
-            grid: [self.grid.0, self.grid.1],
-            dims,
+            detectors: self
+                .detectors
+                .iter()
+                .map(|d| DetectorHeader {
+                    method: d.model.method_name().to_lowercase(),
+                    embed: d.embedder.config().clone(),
+                    embed_in_dims: d.embedder.in_dims(),
+                    grid: [d.grid.0, d.grid.1],
+                    dims: d.embedder.out_dims(),
+                    scale: d.scale,
+                })
+                .collect(),
+            version_1: None,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
             cost: Some(self.cost()),
         };
-        let positions = self.grid.0 * self.grid.1;
-        let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = Vec::new();
-        if !self.embedder.projection().is_empty() {
-            tensors.push(("projection", vec![self.embedder.in_dims(), dims], f32_bytes(self.embedder.projection())));
-        }
-        match &self.model {
-            AnomalyModel::Padim(m) => {
-                tensors.push(("padim.mean", vec![positions, dims], f32_bytes(&m.mean)));
-                tensors.push(("padim.inv_chol", vec![positions, dims * (dims + 1) / 2], f32_bytes(&m.inv_chol)));
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (i, d) in self.detectors.iter().enumerate() {
+            let (positions, dims) = (d.grid.0 * d.grid.1, d.embedder.out_dims());
+            let name = |t: &str| format!("d{i}.{t}");
+            if !d.embedder.projection().is_empty() {
+                tensors.push((name("projection"), vec![d.embedder.in_dims(), dims], f32_bytes(d.embedder.projection())));
             }
-            AnomalyModel::PatchCore(m) => tensors.push(("patchcore.bank", vec![m.bank_size(), dims], f32_bytes(&m.bank))),
+            match &d.model {
+                AnomalyModel::Padim(m) => {
+                    tensors.push((name("padim.mean"), vec![positions, dims], f32_bytes(&m.mean)));
+                    tensors.push((name("padim.inv_chol"), vec![positions, dims * (dims + 1) / 2], f32_bytes(&m.inv_chol)));
+                }
+                AnomalyModel::PatchCore(m) => tensors.push((name("patchcore.bank"), vec![m.bank_size(), dims], f32_bytes(&m.bank))),
+            }
         }
         let views: Vec<(&str, TensorView)> = tensors
             .iter()
-            .map(|(name, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (*name, v)))
+            .map(|(name, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.as_str(), v)))
             .collect::<Result<_, _>>()
             .map_err(|e| EngineError::profile(&self.name, e, "This is a bug; please report it"))?;
         let json = serde_json::to_string(&header).map_err(|e| EngineError::profile(&self.name, e, "This is a bug"))?;
@@ -173,7 +244,7 @@ impl Profile {
         if header.format != PROFILE_FORMAT {
             return Err(bad(format!("format {:?} is not {PROFILE_FORMAT}", header.format)));
         }
-        if header.version != PROFILE_VERSION {
+        if !(OLDEST_READABLE_VERSION..=PROFILE_VERSION).contains(&header.version) {
             return Err(EngineError::profile(
                 file,
                 format!("profile format version {} (this DamageLens reads version {PROFILE_VERSION})", header.version),
@@ -192,17 +263,20 @@ impl Profile {
         if header.name.chars().count() > MAX_NAME_CHARS {
             return Err(bad(format!("the product name is longer than {MAX_NAME_CHARS} characters")));
         }
-        let [h, w] = header.grid;
-        let d = header.dims;
-        if !(1..=MAX_GRID_SIDE).contains(&h) || !(1..=MAX_GRID_SIDE).contains(&w) || !(1..=MAX_DIMS).contains(&d) {
-            return Err(bad(format!("implausible sizes: grid {h}x{w}, {d} dims")));
-        }
-        if !(header.embed_in_dims >= 1 && header.embed_in_dims <= MAX_DIMS) {
-            return Err(bad(format!("implausible feature size {}", header.embed_in_dims)));
-        }
         let cal = &header.calibration;
         if ![cal.threshold, cal.min, cal.max].iter().all(|v| v.is_finite()) || cal.min > cal.max {
             return Err(bad("the calibration numbers are not valid".into()));
+        }
+        let (detectors, prefix): (Vec<DetectorHeader>, fn(usize) -> String) = match (header.version, header.version_1) {
+            (1, Some(d)) => (
+                vec![DetectorHeader { method: d.method, embed: d.embed, embed_in_dims: d.embed_in_dims, grid: d.grid, dims: d.dims, scale: MapScale::IDENTITY }],
+                |_| String::new(),
+            ),
+            (1, None) => return Err(bad("damaged header (no detector settings)".into())),
+            _ => (header.detectors, |i| format!("d{i}.")),
+        };
+        if !(1..=MAX_DETECTORS).contains(&detectors.len()) {
+            return Err(bad(format!("{} detectors; a profile has 1 to {MAX_DETECTORS}", detectors.len())));
         }
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, EngineError> {
             let view = st.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
@@ -215,47 +289,75 @@ impl Profile {
             }
             Ok(values)
         };
-        let projection = match header.embed.dims {
-            Some(pd) if pd == d => read("projection", &[header.embed_in_dims, d])?,
-            None if header.embed_in_dims == d => Vec::new(),
-            _ => return Err(bad("the embedding dimension does not match the model".into())),
-        };
-        let embedder = Embedder::from_parts(header.embed, header.embed_in_dims, projection)
-            .map_err(|e| bad(e.to_string()))?;
-        let positions = h * w;
-        let model = match header.method.as_str() {
-            "padim" => AnomalyModel::Padim(PadimModel {
-                height: h,
-                width: w,
-                dims: d,
-                mean: read("padim.mean", &[positions, d])?,
-                inv_chol: read("padim.inv_chol", &[positions, d * (d + 1) / 2])?,
-            }),
-            "patchcore" => {
-                let view = st.tensor("patchcore.bank").map_err(|_| bad("tensor patchcore.bank is missing".into()))?;
-                let bank_size = view.shape().first().copied().unwrap_or(0);
-                if bank_size == 0 {
-                    return Err(bad("the PatchCore memory bank is empty".into()));
+        let detectors = detectors
+            .into_iter()
+            .enumerate()
+            .map(|(i, header)| {
+                let name = |t: &str| format!("{}{t}", prefix(i));
+                let [h, w] = header.grid;
+                let d = header.dims;
+                if !(1..=MAX_GRID_SIDE).contains(&h) || !(1..=MAX_GRID_SIDE).contains(&w) || !(1..=MAX_DIMS).contains(&d) {
+                    return Err(bad(format!("implausible sizes: grid {h}x{w}, {d} dims")));
                 }
-                AnomalyModel::PatchCore(PatchCoreModel { dims: d, bank: read("patchcore.bank", &[bank_size, d])? })
-            }
-            other => return Err(bad(format!("unknown method {other:?}"))),
-        };
-        Ok(Profile {
-            name: header.name,
-            backbone: header.backbone,
-            embedder,
-            grid: (h, w),
-            model,
-            calibration: header.calibration,
-            training_images: header.training_images,
-        })
+                if !(header.embed_in_dims >= 1 && header.embed_in_dims <= MAX_DIMS) {
+                    return Err(bad(format!("implausible feature size {}", header.embed_in_dims)));
+                }
+                let MapScale { mean, std } = header.scale;
+                if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+                    return Err(bad("a detector's score scale is not valid".into()));
+                }
+                let projection = match header.embed.dims {
+                    Some(pd) if pd == d => read(&name("projection"), &[header.embed_in_dims, d])?,
+                    None if header.embed_in_dims == d => Vec::new(),
+                    _ => return Err(bad("the embedding dimension does not match the model".into())),
+                };
+                let embedder = Embedder::from_parts(header.embed, header.embed_in_dims, projection).map_err(|e| bad(e.to_string()))?;
+                let positions = h * w;
+                let model = match header.method.as_str() {
+                    "padim" => AnomalyModel::Padim(PadimModel {
+                        height: h,
+                        width: w,
+                        dims: d,
+                        mean: read(&name("padim.mean"), &[positions, d])?,
+                        inv_chol: read(&name("padim.inv_chol"), &[positions, d * (d + 1) / 2])?,
+                    }),
+                    "patchcore" => {
+                        let bank = name("patchcore.bank");
+                        let view = st.tensor(&bank).map_err(|_| bad(format!("tensor {bank} is missing")))?;
+                        let bank_size = view.shape().first().copied().unwrap_or(0);
+                        if bank_size == 0 {
+                            return Err(bad("the PatchCore memory bank is empty".into()));
+                        }
+                        AnomalyModel::PatchCore(PatchCoreModel { dims: d, bank: read(&bank, &[bank_size, d])? })
+                    }
+                    other => return Err(bad(format!("unknown method {other:?}"))),
+                };
+                Ok(Detector { embedder, grid: (h, w), model, scale: header.scale })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Profile { name: header.name, backbone: header.backbone, detectors, calibration: header.calibration, training_images: header.training_images })
     }
 }
 
 impl Profile {
+    /// What scoring one image costs, all detectors together.
     pub fn cost(&self) -> ModelCost {
-        self.model.cost(self.grid.0 * self.grid.1)
+        self.detectors.iter().map(|d| d.model.cost(d.grid.0 * d.grid.1)).fold(
+            ModelCost { bank_size: None, model_bytes: 0, multiply_adds_per_image: 0 },
+            |sum, c| ModelCost {
+                bank_size: match (sum.bank_size, c.bank_size) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                },
+                model_bytes: sum.model_bytes + c.model_bytes,
+                multiply_adds_per_image: sum.multiply_adds_per_image + c.multiply_adds_per_image,
+            },
+        )
+    }
+
+    /// "PaDiM", "PatchCore", or "PaDiM + PatchCore" for an ensemble.
+    pub fn method_name(&self) -> String {
+        self.detectors.iter().map(|d| d.model.method_name()).collect::<Vec<_>>().join(" + ")
     }
 }
 
@@ -280,12 +382,21 @@ mod tests {
         Profile {
             name: "Mug <b>".into(),
             backbone: BackboneId { name: "efficientnet_lite0".into(), sha256: "ab".repeat(32), input_size: 224 },
-            embedder,
-            grid: (2, 1),
-            model,
+            detectors: vec![Detector { embedder, grid: (2, 1), model, scale: MapScale::IDENTITY }],
             calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
             training_images: 12,
         }
+    }
+
+    /// PaDiM and PatchCore together, each with its own embedding and scale.
+    fn ensemble() -> Profile {
+        let mut p = profile(false);
+        let mut member = profile(true).detectors.remove(0);
+        member.embedder = Embedder::from_parts(EmbedConfig { layers: vec!["feat_s16".into()], dims: None, seed: 1, neighbourhood: 3 }, 3, Vec::new()).unwrap();
+        member.scale = MapScale { mean: 0.5, std: 2.0 };
+        p.detectors[0].scale = MapScale { mean: 1.5, std: 0.25 };
+        p.detectors.push(member);
+        p
     }
 
     /// Replaces `from` by `to` (same length) in the header, keeping the binary layout.
@@ -298,12 +409,32 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_both_methods() {
-        for patchcore in [false, true] {
-            let p = profile(patchcore);
+    fn round_trips_both_methods_and_their_ensemble() {
+        for p in [profile(false), profile(true), ensemble()] {
             let bytes = p.to_bytes().unwrap();
             assert_eq!(Profile::from_bytes("p", &bytes, Some(&"ab".repeat(32))).unwrap(), p);
         }
+        assert_eq!(ensemble().method_name(), "PaDiM + PatchCore");
+        let cost = ensemble().cost();
+        assert_eq!((cost.bank_size, cost.model_bytes, cost.multiply_adds_per_image), (Some(4), 72 + 48, 12 + 24));
+    }
+
+    /// Files written before ensembles (version 1: one detector, unprefixed tensors)
+    /// still open, so nothing saved in a library is lost.
+    #[test]
+    fn reads_version_1_files() {
+        let p = profile(false);
+        let d = &p.detectors[0];
+        let header = serde_json::json!({
+            "format": PROFILE_FORMAT, "version": 1, "name": p.name, "backbone": p.backbone,
+            "embed": d.embedder.config(), "embed_in_dims": 5, "method": "padim", "grid": [2, 1], "dims": 3,
+            "calibration": p.calibration, "training_images": 12, "cost": null,
+        });
+        let AnomalyModel::Padim(m) = &d.model else { unreachable!() };
+        let tensors = [("projection", vec![5, 3], f32_bytes(d.embedder.projection())), ("padim.mean", vec![2, 3], f32_bytes(&m.mean)), ("padim.inv_chol", vec![2, 6], f32_bytes(&m.inv_chol))];
+        let views: Vec<(&str, TensorView)> = tensors.iter().map(|(n, shape, data)| (*n, TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
+        let bytes = safetensors::serialize(views, Some(HashMap::from([("damagelens".to_string(), header.to_string())]))).unwrap();
+        assert_eq!(Profile::from_bytes("old.dlprofile", &bytes, None).unwrap(), p);
     }
 
     #[test]
@@ -323,7 +454,7 @@ mod tests {
         let err = Profile::from_bytes("mug.dlprofile", &bytes, Some("cd")).unwrap_err().to_string();
         assert!(err.contains("mug.dlprofile") && err.contains("another backbone"), "{err}");
         // The header JSON is a string inside the safetensors JSON, so its quotes are escaped.
-        let newer = patched(&bytes, r#"\"version\":1"#, r#"\"version\":9"#);
+        let newer = patched(&bytes, r#"\"version\":2"#, r#"\"version\":9"#);
         let err = Profile::from_bytes("mug.dlprofile", &newer, None).unwrap_err().to_string();
         assert!(err.contains("version 9"), "{err}");
     }
