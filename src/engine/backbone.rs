@@ -8,6 +8,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use super::manifest::BackboneManifest;
 use super::EngineError;
@@ -39,9 +40,16 @@ impl Backbone {
     ) -> Result<Self, EngineError> {
         let file = manifest.file.as_str();
         let err = |e: TractError| EngineError::model(file, format!("{e:#}"));
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut Cursor::new(onnx))
-            .map_err(err)?
+        let model = tract_onnx::onnx().model_for_read(&mut Cursor::new(onnx)).map_err(err)?;
+        // The input fact below would silently replace whatever the file declares, so a
+        // model made for other inputs would run on nonsense instead of failing.
+        let declared = model.input_fact(0).map_err(err)?;
+        if let Some(rank) = declared.shape.rank().concretize() {
+            if rank != 4 {
+                return Err(EngineError::model(file, format!("its input has {rank} dimensions; DamageLens feeds one image as 1x3xHxW (4 dimensions)")));
+            }
+        }
+        let model = model
             .with_input_fact(0, f32::fact([1, 3, size as usize, size as usize]).into())
             .map_err(err)?
             .with_outputs_by_name(outputs)

@@ -1,6 +1,7 @@
 //! The whole chain for one image, and training a profile from good images.
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::backbone::{Backbone, FeatureMap};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
@@ -112,6 +113,15 @@ impl Inspector {
     pub fn with_input_size(manifest: BackboneManifest, onnx: &[u8], size: u32) -> Result<Self, EngineError> {
         if size % 32 != 0 || !(64..=1024).contains(&size) {
             return Err(EngineError::model(&manifest.file, format!("input size {size} must be a multiple of 32 from 64 to 1024")));
+        }
+        // Profiles name the backbone by this hash; a different file under the same name
+        // would give profiles whose scores mean nothing on another device.
+        let sha256: String = sha2::Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
+        if !sha256.eq_ignore_ascii_case(&manifest.onnx_sha256) {
+            return Err(EngineError::model(
+                &manifest.file,
+                format!("its sha256 is {}, but the manifest expects {}: it is another or a damaged file", short(&sha256), short(&manifest.onnx_sha256)),
+            ));
         }
         let names: Vec<&str> = manifest.features.iter().map(|f| f.name.as_str()).collect();
         let preprocess = Preprocess { size, ..manifest.preprocess() };
