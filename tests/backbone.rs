@@ -10,7 +10,7 @@ fn top5(file: &str) -> Vec<usize> {
     let (manifest, onnx) = common::backbone();
     let net = Backbone::load(&manifest, &onnx, 224, &["logits"]).unwrap();
     let rgb = decode_rgb(file, &common::read(file)).unwrap();
-    let logits = net.run(manifest.preprocess().tensor(&rgb)).unwrap().remove(0).data;
+    let logits = net.run(manifest.preprocess().tensor(&rgb, false)).unwrap().remove(0).data;
     assert_eq!(logits.len(), 1000);
     let mut order: Vec<usize> = (0..1000).collect();
     order.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]));

@@ -97,6 +97,10 @@ pub struct SettingsArgs {
     /// backbone manifest's, 224); a multiple of 32.
     #[arg(long)]
     pub input_size: Option<u32>,
+    /// Even out each photo's brightness first: for light that changes between photos.
+    /// An item that is darker all over is then no longer told apart.
+    #[arg(long)]
+    pub even_brightness: bool,
 }
 
 impl SettingsArgs {
@@ -109,6 +113,7 @@ impl SettingsArgs {
         if s.detectors.len() > 1 && (self.layers.is_some() || self.dims.is_some() || self.neighbourhood.is_some()) {
             return Err("--layers, --dims and --neighbourhood set up one method; the ensemble uses PaDiM's and PatchCore's best settings. Leave them out, or train --method padim or patchcore".into());
         }
+        s.even_brightness = self.even_brightness;
         for d in &mut s.detectors {
             if let (Method::PatchCore { coreset_ratio }, Some(c)) = (&mut d.method, self.coreset) {
                 *coreset_ratio = c;

@@ -202,6 +202,12 @@ fn jpeg_is_cut_off(bytes: &[u8]) -> bool {
     }
 }
 
+/// What an evened photo's pixels average and spread to, on the 0..1 scale: about those
+/// of ImageNet photos (mean 0.449, std 0.226 over the channels), so the backbone sees
+/// the contrast it was trained on.
+const EVEN_MEAN: f32 = 0.449;
+const EVEN_STD: f32 = 0.226;
+
 /// How pixels become the backbone input: the whole photo is resized to `size` x `size`
 /// (no crop, so damage at the edges is still seen), scaled to [0,1], then `(x - mean) / std`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -212,8 +218,12 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
-    /// Returns the 1x3xSxS tensor in CHW order.
-    pub fn tensor(&self, image: &RgbImage) -> Vec<f32> {
+    /// Returns the 1x3xSxS tensor in CHW order. With `even_brightness`, the photo's
+    /// pixels are first shifted and stretched to a fixed mean and spread, so a photo
+    /// taken under brighter or dimmer light looks like the others: differences in
+    /// exposure then stop counting as damage (but so does an item that is darker all
+    /// over).
+    pub fn tensor(&self, image: &RgbImage, even_brightness: bool) -> Vec<f32> {
         let s = self.size;
         let resized = if image.dimensions() == (s, s) {
             image.clone()
@@ -221,10 +231,22 @@ impl Preprocess {
             image::imageops::resize(image, s, s, FilterType::Triangle)
         };
         let plane = (s * s) as usize;
+        let (shift, stretch) = if even_brightness {
+            let n = resized.as_raw().len().max(1) as f64;
+            let mean = resized.as_raw().iter().map(|v| f64::from(*v) / 255.0).sum::<f64>() / n;
+            let var = resized.as_raw().iter().map(|v| (f64::from(*v) / 255.0 - mean).powi(2)).sum::<f64>() / n;
+            // A flat photo has no spread to stretch; it is only shifted.
+            let stretch = if var > 1e-8 { f64::from(EVEN_STD) / var.sqrt() } else { 1.0 };
+            (mean as f32, stretch as f32)
+        } else {
+            (0.0, 1.0)
+        };
+        let target = if even_brightness { EVEN_MEAN } else { 0.0 };
         let mut out = vec![0f32; 3 * plane];
         for (i, px) in resized.pixels().enumerate() {
             for c in 0..3 {
-                out[c * plane + i] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
+                let v = (px[c] as f32 / 255.0 - shift) * stretch + target;
+                out[c * plane + i] = (v - self.mean[c]) / self.std[c];
             }
         }
         out
@@ -382,7 +404,7 @@ mod tests {
     fn a_one_pixel_image_decodes_and_is_preprocessed() {
         let img = decode_rgb("dot.png", &encode(&RgbImage::from_pixel(1, 1, Rgb([255, 0, 51])), ImageFormat::Png)).unwrap();
         let p = Preprocess { size: 224, mean: [0.0; 3], std: [1.0; 3] };
-        let t = p.tensor(&img);
+        let t = p.tensor(&img, false);
         assert_eq!(t.len(), 3 * 224 * 224);
         let plane = 224 * 224;
         assert!(t[..plane].iter().all(|v| (v - 1.0).abs() < 1e-6));
@@ -471,10 +493,32 @@ mod tests {
     fn tensor_is_chw_and_normalised() {
         let img = RgbImage::from_fn(2, 2, |x, _| image::Rgb([if x == 0 { 0 } else { 255 }, 255, 0]));
         let p = Preprocess { size: 2, mean: [0.5; 3], std: [0.5; 3] };
-        let t = p.tensor(&img);
+        let t = p.tensor(&img, false);
         assert_eq!(t.len(), 12);
         assert_eq!(&t[0..4], &[-1.0, 1.0, -1.0, 1.0]); // red plane
         assert_eq!(&t[4..8], &[1.0; 4]); // green plane
         assert_eq!(&t[8..12], &[-1.0; 4]); // blue plane
+    }
+
+    #[test]
+    fn evened_brightness_makes_a_dim_and_a_bright_shot_of_the_same_item_alike() {
+        let scene = |gain: f32, offset: f32| RgbImage::from_fn(8, 8, |x, y| {
+            let v = ((x * 9 + y * 5) % 32) as f32 * 2.0;
+            let shot = |base: f32| (base * gain + offset).round() as u8;
+            Rgb([shot(v), shot(v + 10.0), shot(v)])
+        });
+        let p = Preprocess { size: 8, mean: [0.0; 3], std: [1.0; 3] };
+        let (dim, bright) = (scene(1.0, 20.0), scene(2.0, 100.0));
+        let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(gap(&p.tensor(&dim, false), &p.tensor(&bright, false)) > 0.3, "as taken, the shots differ");
+        let (even_dim, even_bright) = (p.tensor(&dim, true), p.tensor(&bright, true));
+        // Only 8-bit rounding of the original pixels is left.
+        assert!(gap(&even_dim, &even_bright) < 0.02, "evened, they match: {}", gap(&even_dim, &even_bright));
+        let mean = even_dim.iter().sum::<f32>() / even_dim.len() as f32;
+        let std = (even_dim.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / even_dim.len() as f32).sqrt();
+        assert!((mean - EVEN_MEAN).abs() < 1e-4 && (std - EVEN_STD).abs() < 1e-4, "{mean} {std}");
+        // A flat grey photo is only shifted, not blown up.
+        let flat = p.tensor(&RgbImage::from_pixel(4, 4, Rgb([10, 10, 10])), true);
+        assert!(flat.iter().all(|v| (v - EVEN_MEAN).abs() < 1e-5));
     }
 }

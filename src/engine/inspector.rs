@@ -42,6 +42,9 @@ pub struct DetectorSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub detectors: Vec<DetectorSettings>,
+    /// Even out each photo's brightness before the backbone (for light that varies
+    /// between photos; see `Preprocess::tensor`).
+    pub even_brightness: bool,
 }
 
 impl DetectorSettings {
@@ -59,12 +62,12 @@ impl DetectorSettings {
 impl TrainSettings {
     /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
     pub fn padim() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"])] }
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"])], even_brightness: false }
     }
 
     /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
     pub fn patchcore() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)] }
+        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false }
     }
 
     /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
@@ -72,7 +75,7 @@ impl TrainSettings {
     /// PatchCore knows what patches look like wherever they are. About ten times the
     /// work of PaDiM alone per photo.
     pub fn ensemble() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"]), DetectorSettings::patchcore(5)] }
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"]), DetectorSettings::patchcore(5)], even_brightness: false }
     }
 }
 
@@ -146,10 +149,10 @@ impl Inspector {
     }
 
     /// Feature maps of one image file, plus the photo's size.
-    pub fn feature_maps(&self, file: &str, bytes: &[u8]) -> Result<(Vec<FeatureMap>, (u32, u32)), EngineError> {
+    pub fn feature_maps(&self, file: &str, bytes: &[u8], even_brightness: bool) -> Result<(Vec<FeatureMap>, (u32, u32)), EngineError> {
         let rgb = decode_rgb(file, bytes)?;
         let dims = rgb.dimensions();
-        Ok((self.backbone.run(self.preprocess.tensor(&rgb))?, dims))
+        Ok((self.backbone.run(self.preprocess.tensor(&rgb, even_brightness))?, dims))
     }
 
     fn map_of(&self, model: &AnomalyModel, grid: &PatchGrid) -> Result<AnomalyMap, EngineError> {
@@ -175,7 +178,7 @@ impl Inspector {
                 profile.name, profile.backbone.input_size, self.preprocess.size
             )));
         }
-        let (maps, dims) = self.feature_maps(file, bytes)?;
+        let (maps, dims) = self.feature_maps(file, bytes, profile.even_brightness)?;
         let mut maps_of_detectors = profile.detectors.iter().map(|d| Ok((self.map_of(&d.model, &d.embedder.embed(&maps)?)?, d.scale)));
         Ok((combine(&mut maps_of_detectors)?, dims))
     }
@@ -256,6 +259,7 @@ struct Member {
 pub struct Trainer<'a> {
     inspector: &'a Inspector,
     members: Vec<Member>,
+    even_brightness: bool,
     seen: usize,
 }
 
@@ -275,12 +279,12 @@ impl<'a> Trainer<'a> {
                 Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
             })
             .collect::<Result<_, EngineError>>()?;
-        Ok(Trainer { inspector, members, seen: 0 })
+        Ok(Trainer { inspector, members, even_brightness: settings.even_brightness, seen: 0 })
     }
 
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let (maps, _) = self.inspector.feature_maps(file, bytes)?;
+        let (maps, _) = self.inspector.feature_maps(file, bytes, self.even_brightness)?;
         let mut grids = Vec::with_capacity(self.members.len());
         for m in &self.members {
             let grid = m.embedder.embed(&maps)?;
@@ -341,6 +345,7 @@ impl<'a> Trainer<'a> {
             name: name.to_string(),
             backbone: self.inspector.backbone_id(),
             detectors,
+            even_brightness: self.even_brightness,
             calibration: Calibration {
                 threshold,
                 min: lo,

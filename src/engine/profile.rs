@@ -132,6 +132,8 @@ pub struct Profile {
     pub backbone: BackboneId,
     /// One detector, or the members of an ensemble whose maps are averaged.
     pub detectors: Vec<Detector>,
+    /// Photos' brightness is evened out before the backbone.
+    pub even_brightness: bool,
     pub calibration: Calibration,
     pub training_images: usize,
 }
@@ -155,6 +157,8 @@ struct Header {
     backbone: BackboneId,
     #[serde(default)]
     detectors: Vec<DetectorHeader>,
+    #[serde(default)]
+    even_brightness: bool,
     /// Version 1 kept its single detector's settings at the top level.
     #[serde(flatten, default, skip_serializing)]
     version_1: Option<Version1Detector>,
@@ -197,6 +201,7 @@ impl Profile {
                 })
                 .collect(),
             version_1: None,
+            even_brightness: self.even_brightness,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
             cost: Some(self.cost()),
@@ -335,7 +340,14 @@ impl Profile {
                 Ok(Detector { embedder, grid: (h, w), model, scale: header.scale })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Profile { name: header.name, backbone: header.backbone, detectors, calibration: header.calibration, training_images: header.training_images })
+        Ok(Profile {
+            name: header.name,
+            backbone: header.backbone,
+            detectors,
+            even_brightness: header.even_brightness,
+            calibration: header.calibration,
+            training_images: header.training_images,
+        })
     }
 }
 
@@ -383,6 +395,7 @@ mod tests {
             name: "Mug <b>".into(),
             backbone: BackboneId { name: "efficientnet_lite0".into(), sha256: "ab".repeat(32), input_size: 224 },
             detectors: vec![Detector { embedder, grid: (2, 1), model, scale: MapScale::IDENTITY }],
+            even_brightness: false,
             calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
             training_images: 12,
         }
@@ -396,6 +409,7 @@ mod tests {
         member.scale = MapScale { mean: 0.5, std: 2.0 };
         p.detectors[0].scale = MapScale { mean: 1.5, std: 0.25 };
         p.detectors.push(member);
+        p.even_brightness = true;
         p
     }
 
