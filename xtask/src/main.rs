@@ -26,8 +26,9 @@ fn main() {
         Some("test") => setup().and_then(|_| test()),
         Some("bench-quality") => setup().and_then(|_| bench_quality()),
         Some("bench-study") => setup().and_then(|_| bench_study()),
+        Some("fuzz-profile") => fuzz_profile(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(5)),
         _ => {
-            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)");
+            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size");
             exit(2);
         }
     };
@@ -498,5 +499,20 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
     std::fs::create_dir_all("bench").map_err(|e| e.to_string())?;
     std::fs::write("bench/QUALITY.md", &table).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
     println!("\n{table}");
+    Ok(())
+}
+
+/// Runs the profile reader's fuzz test (tests/profile_fuzz.rs) again and again, each
+/// time with fresh random cases, until `minutes` have passed. CI runs one short pass.
+fn fuzz_profile(minutes: u64) -> Result {
+    step(&format!("Fuzzing the profile reader for {minutes} min"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(minutes * 60);
+    let cases = ("DAMAGELENS_FUZZ_CASES".to_string(), "200000".to_string());
+    let mut rounds = 0;
+    while rounds == 0 || std::time::Instant::now() < deadline {
+        run_in("cargo", &["test", "--release", "--test", "profile_fuzz", "--", "--test-threads", "1"], None, std::slice::from_ref(&cases))?;
+        rounds += 1;
+    }
+    eprintln!("{rounds} rounds of 200000 mutated profiles: no panic, no allocation beyond the bound");
     Ok(())
 }
