@@ -382,10 +382,10 @@ mod tests {
     }
 
     #[test]
-    fn the_common_scale_is_the_mean_and_spread_of_held_out_maps() {
-        let scale = MapScale::of(&[map(&[1.0, 3.0]), map(&[1.0, 3.0])]);
-        assert_eq!(scale, MapScale { mean: 2.0, std: 1.0 });
-        // A flat map (no spread) still gives a usable, positive scale.
+    fn the_common_scale_is_the_mean_and_spread_of_held_out_image_scores() {
+        let scale = MapScale::of(&[map(&[1.0, 3.0]), map(&[1.0, 5.0])]);
+        assert_eq!(scale, MapScale { mean: 4.0, std: 1.0 });
+        // Identical held-out scores (no spread) still give a usable, positive scale.
         assert!(MapScale::of(&[map(&[4.0, 4.0])]).std > 0.0);
     }
 }

@@ -116,11 +116,14 @@ impl MapScale {
         (value - self.mean) / self.std
     }
 
-    /// The mean and spread of every value of these maps (of held-out good photos).
+    /// The mean and spread of the image scores (map maxima) of held-out good photos:
+    /// a member's map is then read as "how many spreads above a normal photo's worst
+    /// spot", which is what decides a verdict.
     pub fn of(maps: &[super::postprocess::AnomalyMap]) -> MapScale {
-        let n = maps.iter().map(|m| m.values.len()).sum::<usize>().max(1) as f64;
-        let mean = maps.iter().flat_map(|m| &m.values).map(|v| f64::from(*v)).sum::<f64>() / n;
-        let var = maps.iter().flat_map(|m| &m.values).map(|v| (f64::from(*v) - mean).powi(2)).sum::<f64>() / n;
+        let scores: Vec<f64> = maps.iter().map(|m| f64::from(m.max())).collect();
+        let n = scores.len().max(1) as f64;
+        let mean = scores.iter().sum::<f64>() / n;
+        let var = scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         MapScale { mean: mean as f32, std: (var.sqrt() as f32).max(f32::MIN_POSITIVE) }
     }
 }
