@@ -48,8 +48,8 @@ pub struct TrainSettings {
 }
 
 impl DetectorSettings {
-    fn padim(layers: &[&str]) -> Self {
-        let embed = EmbedConfig { layers: layers.iter().map(|l| l.to_string()).collect(), dims: Some(100), seed: 42, neighbourhood: 1 };
+    fn padim(layers: &[&str], neighbourhood: usize) -> Self {
+        let embed = EmbedConfig { layers: layers.iter().map(|l| l.to_string()).collect(), dims: Some(100), seed: 42, neighbourhood };
         DetectorSettings { method: Method::Padim, embed }
     }
 
@@ -62,7 +62,7 @@ impl DetectorSettings {
 impl TrainSettings {
     /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
     pub fn padim() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"])], even_brightness: false }
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false }
     }
 
     /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
@@ -71,11 +71,11 @@ impl TrainSettings {
     }
 
     /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
-    /// together with PatchCore on a 5x5 neighbourhood. PaDiM knows where things belong;
+    /// with 3x3 neighbourhoods, together with PatchCore on 5x5 neighbourhoods. PaDiM knows where things belong;
     /// PatchCore knows what patches look like wherever they are. About ten times the
     /// work of PaDiM alone per photo.
     pub fn ensemble() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"]), DetectorSettings::patchcore(5)], even_brightness: false }
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)], even_brightness: false }
     }
 }
 

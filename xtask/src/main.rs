@@ -416,8 +416,8 @@ const STUDY: &[(&str, &[&str])] = &[
     ("PatchCore, 320 px input", &["--method", "patchcore", "--input-size", "320"]),
     ("PaDiM, strides 4+8+16, brightness evened", &["--method", "padim", "--layers", "feat_s4,feat_s8,feat_s16", "--even-brightness"]),
     ("PatchCore, 5x5 neighbourhood, brightness evened", &["--method", "patchcore", "--neighbourhood", "5", "--even-brightness"]),
-    ("Ensemble: PaDiM strides 4+8+16 + PatchCore 5x5", &["--method", "ensemble"]),
-    ("Ensemble, brightness evened", &["--method", "ensemble", "--even-brightness"]),
+    ("PaDiM, strides 4+8+16, 3x3 neighbourhood, brightness evened", &["--method", "padim", "--layers", "feat_s4,feat_s8,feat_s16", "--neighbourhood", "3", "--even-brightness"]),
+    ("Ensemble: PaDiM strides 4+8+16 3x3 + PatchCore 5x5, brightness evened", &["--method", "ensemble", "--even-brightness"]),
 ];
 
 fn bench_study() -> Result {
