@@ -23,6 +23,8 @@ const HOLDOUT_EVERY: usize = 5;
 /// (ELPV: 12 of 20 cracked cells caught at 3 sigma, 17 at 2, none of 20 good flagged).
 const NORMAL_K: f32 = 2.0;
 const PADIM_REGULARISATION: f64 = 0.01;
+/// Share of training patches PatchCore keeps in its memory bank.
+pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Method {
@@ -49,7 +51,7 @@ impl TrainSettings {
     /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
     pub fn patchcore() -> Self {
         TrainSettings {
-            method: Method::PatchCore { coreset_ratio: 0.01 },
+            method: Method::PatchCore { coreset_ratio: PATCHCORE_CORESET_RATIO },
             embed: EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood: 3 },
         }
     }
@@ -215,6 +217,17 @@ impl<'a> Trainer<'a> {
         Ok(Trainer { inspector, embedder, fit, holdout: Vec::new(), grid: None, seen: 0 })
     }
 
+    /// A trainer that embeds and fits as `profile` was trained, so that the same good
+    /// photos give the same model and the same held-out photos. PatchCore profiles do not
+    /// record their coreset ratio; the app trains them all with [`PATCHCORE_CORESET_RATIO`].
+    pub fn like(inspector: &'a Inspector, profile: &Profile) -> Result<Self, EngineError> {
+        let fit = match &profile.model {
+            AnomalyModel::Padim(_) => Fit::Padim(None),
+            AnomalyModel::PatchCore(_) => Fit::PatchCore { ratio: PATCHCORE_CORESET_RATIO, patches: Vec::new() },
+        };
+        Ok(Trainer { inspector, embedder: profile.embedder.clone(), fit, holdout: Vec::new(), grid: None, seen: 0 })
+    }
+
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let (maps, _) = self.inspector.feature_maps(file, bytes)?;
@@ -230,6 +243,21 @@ impl<'a> Trainer<'a> {
         self.fit.add(&grid)
     }
 
+    /// The model fitted without the held-out photos, and their anomaly maps under it:
+    /// scores of good photos that model has never seen, which is what a threshold must
+    /// be chosen on (a photo the model was fitted on scores lower than a new one).
+    pub fn held_out(&self) -> Result<(AnomalyModel, Vec<AnomalyMap>), EngineError> {
+        if self.holdout.is_empty() {
+            return Err(EngineError::Training(format!(
+                "{} usable photo(s) of good items; one in {HOLDOUT_EVERY} is held out to check the threshold, so at least {MIN_TRAINING_IMAGES} are needed",
+                self.seen
+            )));
+        }
+        let model = self.fit.model(self.embedder.out_dims(), self.embedder.config().seed)?;
+        let maps = self.holdout.iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
+        Ok((model, maps))
+    }
+
     /// Fits on the training part, chooses the threshold on the held-out part, then
     /// refits on everything so no photo is wasted.
     pub fn finish(mut self, name: &str) -> Result<Profile, EngineError> {
@@ -240,15 +268,10 @@ impl<'a> Trainer<'a> {
             )));
         }
         let (dims, seed) = (self.embedder.out_dims(), self.embedder.config().seed);
-        let fitted = self.fit.model(dims, seed)?;
-        let mut scores = Vec::with_capacity(self.holdout.len());
-        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-        for grid in &self.holdout {
-            let map = self.inspector.map_of(&fitted, grid)?;
-            scores.push(map.max());
-            lo = lo.min(map.min());
-            hi = hi.max(map.max());
-        }
+        let (_, maps) = self.held_out()?;
+        let scores: Vec<f32> = maps.iter().map(AnomalyMap::max).collect();
+        let lo = maps.iter().map(AnomalyMap::min).fold(f32::INFINITY, f32::min);
+        let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let threshold = normal_statistics(&scores, NORMAL_K).map_err(EngineError::Training)?;
         for grid in &self.holdout {
             self.fit.add(grid)?;
