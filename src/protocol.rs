@@ -5,13 +5,24 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::postprocess::Calibration;
 use crate::engine::profile::{short, ModelCost, Profile};
+use crate::eval::calibration::CalibrationScores;
+use crate::eval::dataset::Category;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadedFile {
     pub name: String,
     #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
+}
+
+/// A damaged photo to calibrate with, and its mask when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamagedPhoto {
+    pub photo: UploadedFile,
+    pub mask: Option<UploadedFile>,
+    pub category: Option<Category>,
 }
 
 /// The two methods a person can train with.
@@ -33,6 +44,12 @@ pub enum Request {
     },
     /// Score a photo with the active profile; `tag` comes back with the answer.
     Inspect { file: UploadedFile, tag: u32 },
+    /// Score calibration photos: `good` are the product's good photos, in the order it was
+    /// trained on; the ones training held out are scored by a model fitted without them,
+    /// and so are the damaged ones.
+    Calibrate { good: Vec<UploadedFile>, damaged: Vec<DamagedPhoto> },
+    /// Give the active profile a new calibration; the profile file comes back.
+    SetCalibration { calibration: Calibration },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +112,14 @@ pub enum Reply {
     },
     Loaded { profile: ProfileSummary },
     Inspected { result: InspectionReply },
+    /// The calibration photos' scores; `problems` name photos or masks left out and why.
+    CalibrationScored { scores: CalibrationScores, problems: Vec<String> },
+    /// The active profile with its new calibration; `bytes` is its file, for the library.
+    Calibrated {
+        profile: ProfileSummary,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// The request failed; whatever was there before is unchanged. `tag` is the
     /// inspection's, when it was one.
     Failed { message: String, tag: Option<u32> },

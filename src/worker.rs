@@ -11,7 +11,11 @@ use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
 use crate::engine::profile::Profile;
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::EngineError;
-use crate::protocol::{InspectionReply, MethodChoice, ProfileSummary, Reply, Request, UploadedFile};
+use crate::engine::postprocess::Calibration;
+use crate::eval::calibration::CalibrationScores;
+use crate::eval::dataset::Sample;
+use crate::eval::report::{evaluate_sample, EvalItem};
+use crate::protocol::{DamagedPhoto, InspectionReply, MethodChoice, ProfileSummary, Reply, Request, UploadedFile};
 use crate::web::fetch_bytes;
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
@@ -108,6 +112,65 @@ fn inspect(state: &State, file: UploadedFile, tag: u32) -> Result<Reply, EngineE
     })
 }
 
+/// Scores the calibration photos once. Good photos: the ones training held out (every
+/// 5th usable one), under a model refitted without them exactly as training did, since a
+/// photo the model was fitted on scores lower than a new one would. Damaged photos are
+/// scored by that same model, so both sides of the threshold are measured alike.
+fn calibrate(state: &State, good: Vec<UploadedFile>, damaged: Vec<DamagedPhoto>) -> Result<Reply, EngineError> {
+    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
+    let total = good.len() + damaged.len();
+    let mut problems = Vec::new();
+    let mut trainer = Trainer::like(inspector, profile)?;
+    for (done, file) in good.iter().enumerate() {
+        if let Err(e) = trainer.add(&file.name, &file.bytes) {
+            problems.push(e.to_string());
+        }
+        post(&Reply::Progress { done: done + 1, total });
+    }
+    let (detectors, held_out) = trainer.held_out()?;
+    let mut items: Vec<EvalItem> = held_out
+        .into_iter()
+        .enumerate()
+        .map(|(i, map)| EvalItem {
+            path: format!("held-out good photo {}", i + 1),
+            anomalous: false,
+            category: None,
+            score: map.max(),
+            mask: Some(vec![false; map.values.len()]),
+            map: map.values,
+        })
+        .collect();
+    let scoring = crate::engine::profile::Profile { detectors, ..profile.clone() };
+    for (done, photo) in damaged.into_iter().enumerate() {
+        let sample = Sample {
+            path: photo.photo.name.clone(),
+            anomalous: true,
+            defect: "damaged".into(),
+            mask: photo.mask.as_ref().map(|m| m.name.clone()),
+            category: photo.category,
+            background: None,
+        };
+        match evaluate_sample(inspector, &scoring, &sample, &photo.photo.bytes, photo.mask.map(|m| Ok(m.bytes)), &mut problems) {
+            Ok(item) => items.push(item),
+            Err(e) => problems.push(format!("{e}; it is left out of the calibration")),
+        }
+        post(&Reply::Progress { done: good.len() + done + 1, total });
+    }
+    let scores = CalibrationScores::from_items(&items, inspector.input_size() as usize);
+    Ok(Reply::CalibrationScored { scores, problems })
+}
+
+fn set_calibration(state: &mut State, calibration: Calibration) -> Result<Reply, EngineError> {
+    let profile = state.profile.as_mut().ok_or(EngineError::NotTrained)?;
+    if ![calibration.threshold, calibration.min, calibration.max].iter().all(|v| v.is_finite()) || calibration.min > calibration.max {
+        return Err(EngineError::Training("the chosen threshold is not a usable number; choose it again".into()));
+    }
+    profile.calibration = calibration;
+    let bytes = profile.to_bytes()?;
+    Ok(Reply::Calibrated { profile: ProfileSummary::of(profile), bytes })
+}
+
 fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
     let request: Request = match serde_wasm_bindgen::from_value(event.data()) {
         Ok(r) => r,
@@ -122,6 +185,8 @@ fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
         Request::Inspect { file, tag } => {
             inspect(&state, file, tag).or_else(|e| Ok(Reply::Failed { message: e.to_string(), tag: Some(tag) }))
         }
+        Request::Calibrate { good, damaged } => calibrate(&state, good, damaged),
+        Request::SetCalibration { calibration } => set_calibration(&mut state, calibration),
     };
     post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string(), tag: None }));
 }

@@ -29,6 +29,7 @@ impl EngineClient {
         });
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
             state.training.set(false);
+            state.calibrating.set(false);
             state.report(format!("The inspection engine stopped: {}. Reload the page.", event.message()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -63,6 +64,7 @@ pub fn start(state: AppState) {
 pub fn cancel(state: AppState) {
     state.engine.set_value(None);
     state.training.set(false);
+    state.calibrating.set(false);
     state.progress.set(None);
     start(state);
 }
@@ -84,6 +86,15 @@ fn apply(state: AppState, reply: Reply) {
             super::library::trained(state, profile, bytes);
         }
         Reply::Loaded { profile } => super::library::loaded(state, profile),
+        Reply::CalibrationScored { scores, problems } => {
+            state.calibrating.set(false);
+            state.progress.set(None);
+            for problem in problems {
+                state.report(problem);
+            }
+            state.calibration.set(Some(scores));
+        }
+        Reply::Calibrated { profile, bytes } => super::library::recalibrated(state, profile, bytes),
         Reply::Inspected { result } => {
             let tag = result.tag;
             state.inspections.update(|items| {
@@ -105,6 +116,7 @@ fn apply(state: AppState, reply: Reply) {
         }
         Reply::Failed { message, tag: None } => {
             state.training.set(false);
+            state.calibrating.set(false);
             super::library::load_failed();
             state.report(message);
         }

@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::{blob_of, engine, now_ms, picked_files, read_files, store, AppState, Library, PhotoRole, Product};
 use crate::engine::profile::Profile;
-use crate::protocol::{ProfileSummary, Request, UploadedFile};
+use crate::protocol::{ProfileSummary, Request};
 
 const CURRENT_KEY: &str = "damagelens.current";
 pub const PROFILE_EXTENSION: &str = "dlprofile";
@@ -63,6 +63,7 @@ pub async fn select(state: AppState, product: Product) {
     state.current.set(Some(product));
     state.inspections.set(Vec::new());
     state.selected.set(None);
+    state.calibration.set(None);
     reload_photos(state).await;
     load_current(state);
 }
@@ -70,10 +71,15 @@ pub async fn select(state: AppState, product: Product) {
 pub async fn reload_photos(state: AppState) {
     let (Some(library), Some(id)) = (state.library(), state.current.with_untracked(|c| c.as_ref().map(|p| p.id.clone()))) else {
         state.photos.set(Vec::new());
+        state.damaged.set(Vec::new());
         return;
     };
     match library.photos(&id).await {
-        Ok(photos) => state.photos.set(photos.into_iter().filter(|p| p.role == PhotoRole::Good).collect()),
+        Ok(photos) => {
+            let (good, damaged) = photos.into_iter().partition(|p| p.role == PhotoRole::Good);
+            state.photos.set(good);
+            state.damaged.set(damaged);
+        }
         Err(message) => state.report(message),
     }
 }
@@ -95,6 +101,14 @@ pub fn load_current(state: AppState) {
             Err(message) => state.report(message),
         }
     });
+}
+
+/// The engine recalibrated the current product: saved like a training, so a reload keeps it.
+pub fn recalibrated(state: AppState, summary: ProfileSummary, bytes: Vec<u8>) {
+    let Some(mut product) = state.current.get_untracked() else { return };
+    product.summary = Some(summary);
+    state.loaded.set(Some(product.id.clone()));
+    save_and_select(state, product, bytes);
 }
 
 /// The engine accepted a profile.
@@ -176,9 +190,7 @@ async fn duplicate(state: AppState, library: &Library, product: &Product) -> Res
     let copy = Product { id: store::new_id(), name: format!("{} (copy)", product.name), created_ms: now, ..product.clone() };
     let profile = library.profile(&product.id).await?;
     library.save(&copy, profile.as_deref()).await?;
-    let photos: Vec<UploadedFile> =
-        library.photos(&product.id).await?.into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
-    library.add_photos(&copy.id, PhotoRole::Good, &photos).await?;
+    library.copy_photos(&library.photos(&product.id).await?, &copy.id).await?;
     state.refresh_products().await;
     Ok(())
 }
@@ -297,6 +309,7 @@ pub fn LibraryPanel() -> impl IntoView {
                                     remember_current(None);
                                     state.current.set(None);
                                     state.photos.set(Vec::new());
+                                    state.damaged.set(Vec::new());
                                     state.inspections.set(Vec::new());
                                     state.refresh_products().await;
                                     Ok(())
@@ -323,6 +336,7 @@ pub fn LibraryPanel() -> impl IntoView {
                 remember_current(None);
                 state.current.set(None);
                 state.photos.set(Vec::new());
+                state.damaged.set(Vec::new());
                 state.inspections.set(Vec::new());
             }>"New product"</button>
             <label for="profile-import">"Import a profile file (.dlprofile)"</label>

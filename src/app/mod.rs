@@ -1,6 +1,7 @@
 //! The page: library, train panel, inspect panel, errors. The engine runs in a worker;
 //! saved work lives in IndexedDB (store.rs).
 
+mod calibrate;
 mod demo;
 mod engine;
 mod inspect;
@@ -13,6 +14,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use crate::engine::image_ops::MAX_FILE_BYTES;
+use crate::eval::calibration::CalibrationScores;
 use crate::protocol::{InspectionReply, UploadedFile};
 
 pub use engine::EngineClient;
@@ -49,6 +51,12 @@ pub struct AppState {
     pub products: RwSignal<Vec<Product>>,
     /// Good photos of the current product, as saved.
     pub photos: RwSignal<Vec<Photo>>,
+    /// Damaged photos of the current product, with their masks and categories, as saved.
+    pub damaged: RwSignal<Vec<Photo>>,
+    /// The engine is scoring calibration photos.
+    pub calibrating: RwSignal<bool>,
+    /// The calibration photos' scores, once scored.
+    pub calibration: RwSignal<Option<CalibrationScores>>,
     pub training: RwSignal<bool>,
     pub progress: RwSignal<Option<Progress>>,
     pub inspections: RwSignal<Vec<InspectionItem>, LocalStorage>,
@@ -82,7 +90,7 @@ impl AppState {
     /// The current product, trained and held by the engine: ready to inspect with.
     pub fn ready(&self) -> bool {
         let current = self.current.with(|c| c.as_ref().filter(|p| p.summary.is_some()).map(|p| p.id.clone()));
-        current.is_some() && current == self.loaded.get() && !self.training.get()
+        current.is_some() && current == self.loaded.get() && !self.training.get() && !self.calibrating.get()
     }
 
     /// Reads the library again after a change.
@@ -103,6 +111,9 @@ pub fn App() -> impl IntoView {
         loaded: RwSignal::new(None),
         products: RwSignal::new(Vec::new()),
         photos: RwSignal::new(Vec::new()),
+        damaged: RwSignal::new(Vec::new()),
+        calibrating: RwSignal::new(false),
+        calibration: RwSignal::new(None),
         training: RwSignal::new(false),
         progress: RwSignal::new(None),
         inspections: RwSignal::new_local(Vec::new()),
@@ -130,6 +141,7 @@ pub fn App() -> impl IntoView {
             <library::LibraryPanel/>
             <train::TrainPanel/>
             <inspect::InspectPanel/>
+            <calibrate::CalibratePanel/>
         </main>
         <demo::DemoCredit/>
     }

@@ -11,6 +11,7 @@ use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+use crate::eval::dataset::Category;
 use crate::protocol::{ProfileSummary, UploadedFile};
 
 const DB_NAME: &str = "damagelens";
@@ -56,6 +57,12 @@ pub struct Photo {
     pub name: String,
     #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
+    /// A damaged photo's mask (a PNG of its size, white where damaged), uploaded or painted.
+    #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
+    pub mask: Option<Vec<u8>>,
+    /// A damaged photo's kind of damage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
 }
 
 pub struct Library {
@@ -151,7 +158,15 @@ impl Library {
         let store = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
         let mut saved = Vec::with_capacity(files.len());
         for file in files {
-            let mut photo = Photo { key: None, product: product.to_string(), role, name: file.name.clone(), bytes: file.bytes.clone() };
+            let mut photo = Photo {
+                key: None,
+                product: product.to_string(),
+                role,
+                name: file.name.clone(),
+                bytes: file.bytes.clone(),
+                mask: None,
+                category: None,
+            };
             let key = store.add(&to_js(&photo)?, None).await.map_err(|e| explain(what, e))?;
             photo.key = key.as_f64();
             saved.push(photo);
@@ -168,6 +183,26 @@ impl Library {
         let range = rexie::KeyRange::only(&JsValue::from_str(product)).map_err(|e| explain(what, e))?;
         let values = index.get_all(Some(range), None).await.map_err(|e| explain(what, e))?;
         Ok(values.into_iter().filter_map(from_js).collect())
+    }
+
+    /// Saves a changed photo (its mask or category) over the stored one.
+    pub async fn put_photo(&self, photo: &Photo) -> Result<(), String> {
+        let what = format!("Saving {}", photo.name);
+        let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        tx.store(PHOTOS).map_err(|e| explain(&what, e))?.put(&to_js(photo)?, None).await.map_err(|e| explain(&what, e))?;
+        tx.commit().await.map_err(|e| explain(&what, e))
+    }
+
+    /// Copies photos to another product, with their roles, masks and categories.
+    pub async fn copy_photos(&self, photos: &[Photo], product: &str) -> Result<(), String> {
+        let what = "Copying the photos";
+        let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
+        let store = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
+        for photo in photos {
+            let copy = Photo { key: None, product: product.to_string(), ..photo.clone() };
+            store.add(&to_js(&copy)?, None).await.map_err(|e| explain(what, e))?;
+        }
+        tx.commit().await.map_err(|e| explain(what, e))
     }
 
     pub async fn delete_photo(&self, key: f64) -> Result<(), String> {

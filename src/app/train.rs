@@ -158,8 +158,8 @@ pub fn TrainPanel() -> impl IntoView {
             {move || state.current.get().and_then(|p| p.summary.map(|s| (p.name, s))).map(|(name, s)| view! {
                 <div class="profile" data-testid="profile-ready">
                     <p><strong>{name}</strong>" is ready: "{s.method.clone()}" on "{s.training_images}" good photos."</p>
-                    <p data-testid="threshold-value">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
-                    <p class="hint" data-testid="threshold-method">{s.threshold_method.clone()}</p>
+                    <p data-testid="profile-threshold">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
+                    <p class="hint" data-testid="profile-threshold-method">{s.threshold_method.clone()}</p>
                 </div>
             })}
         </section>

@@ -24,6 +24,8 @@ const HOLDOUT_EVERY: usize = 5;
 /// (ELPV: 12 of 20 cracked cells caught at 3 sigma, 17 at 2, none of 20 good flagged).
 const NORMAL_K: f32 = 2.0;
 const PADIM_REGULARISATION: f64 = 0.01;
+/// Share of training patches PatchCore keeps in its memory bank.
+pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Method {
@@ -55,7 +57,7 @@ impl DetectorSettings {
 
     fn patchcore(neighbourhood: usize) -> Self {
         let embed = EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood };
-        DetectorSettings { method: Method::PatchCore { coreset_ratio: 0.01 }, embed }
+        DetectorSettings { method: Method::PatchCore { coreset_ratio: PATCHCORE_CORESET_RATIO }, embed }
     }
 }
 
@@ -282,6 +284,24 @@ impl<'a> Trainer<'a> {
         Ok(Trainer { inspector, members, even_brightness: settings.even_brightness, seen: 0 })
     }
 
+    /// A trainer that embeds and fits as `profile` was trained, so that the same good
+    /// photos give the same model and the same held-out photos. PatchCore profiles do not
+    /// record their coreset ratio; the app trains them all with [`PATCHCORE_CORESET_RATIO`].
+    pub fn like(inspector: &'a Inspector, profile: &Profile) -> Result<Self, EngineError> {
+        let members = profile
+            .detectors
+            .iter()
+            .map(|d| {
+                let fit = match &d.model {
+                    AnomalyModel::Padim(_) => Fit::Padim(None),
+                    AnomalyModel::PatchCore(_) => Fit::PatchCore { ratio: PATCHCORE_CORESET_RATIO, patches: Vec::new() },
+                };
+                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
+            })
+            .collect();
+        Ok(Trainer { inspector, members, even_brightness: profile.even_brightness, seen: 0 })
+    }
+
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let (maps, _) = self.inspector.feature_maps(file, bytes, self.even_brightness)?;
@@ -306,6 +326,34 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
+    /// The detectors fitted without the held-out photos (each on its common scale), and
+    /// the held-out photos' anomaly maps under them: scores of good photos the model has
+    /// never seen, which is what a threshold must be chosen on (a photo the model was
+    /// fitted on scores lower than a new one).
+    pub fn held_out(&self) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
+        let photos = self.members.first().map_or(0, |m| m.holdout.len());
+        if photos == 0 {
+            return Err(EngineError::Training(format!(
+                "{} usable photo(s) of good items; one in {HOLDOUT_EVERY} is held out to check the threshold, so at least {MIN_TRAINING_IMAGES} are needed",
+                self.seen
+            )));
+        }
+        let ensemble = self.members.len() > 1;
+        let mut detectors = Vec::with_capacity(self.members.len());
+        let mut member_maps = Vec::with_capacity(self.members.len());
+        for m in &self.members {
+            let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
+            let maps = m.holdout.iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
+            let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
+            detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NotTrained)?, model, scale });
+            member_maps.push(maps);
+        }
+        let maps = (0..photos)
+            .map(|photo| combine(&mut member_maps.iter().zip(&detectors).map(|(maps, d)| Ok((maps[photo].clone(), d.scale)))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((detectors, maps))
+    }
+
     /// Fits on the training part; on the held-out part, puts the detectors on a common
     /// scale and chooses the threshold; then refits on everything so no photo is wasted.
     pub fn finish(self, name: &str) -> Result<Profile, EngineError> {
@@ -315,31 +363,18 @@ impl<'a> Trainer<'a> {
                 self.seen
             )));
         }
-        let ensemble = self.members.len() > 1;
-        // Each member's maps of the held-out photos, scored by a model that never saw them.
-        let mut held_out_maps = Vec::with_capacity(self.members.len());
-        for m in &self.members {
-            let fitted = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
-            let maps = m.holdout.iter().map(|grid| self.inspector.map_of(&fitted, grid)).collect::<Result<Vec<_>, _>>()?;
-            let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
-            held_out_maps.push((maps, scale));
-        }
-        let (mut scores, mut lo, mut hi) = (Vec::new(), f32::INFINITY, f32::NEG_INFINITY);
-        for photo in 0..self.members[0].holdout.len() {
-            let mut maps = held_out_maps.iter().map(|(maps, scale)| Ok((maps[photo].clone(), *scale)));
-            let map = combine(&mut maps)?;
-            scores.push(map.max());
-            lo = lo.min(map.min());
-            hi = hi.max(map.max());
-        }
+        let (held_out, maps) = self.held_out()?;
+        let scores: Vec<f32> = maps.iter().map(AnomalyMap::max).collect();
+        let lo = maps.iter().map(AnomalyMap::min).fold(f32::INFINITY, f32::min);
+        let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let threshold = normal_statistics(&scores, NORMAL_K).map_err(EngineError::Training)?;
         let mut detectors = Vec::with_capacity(self.members.len());
-        for (mut m, (_, scale)) in self.members.into_iter().zip(held_out_maps) {
+        for (mut m, fitted) in self.members.into_iter().zip(held_out) {
             for grid in &m.holdout {
                 m.fit.add(grid)?;
             }
             let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
-            detectors.push(Detector { embedder: m.embedder, grid: m.grid.ok_or(EngineError::NotTrained)?, model, scale });
+            detectors.push(Detector { model, ..fitted });
         }
         Ok(Profile {
             name: name.to_string(),

@@ -1,5 +1,7 @@
 //! Measuring how well a profile separates damage, and choosing its threshold.
 
+pub mod calibration;
+pub mod charts;
 pub mod dataset;
 pub mod metrics;
 pub mod report;

@@ -117,7 +117,7 @@ test('training on 40 good cells shows progress while the page stays responsive',
   assert.ok(Date.now() - started < 1000, 'the page froze during training');
   await page.getByTestId('profile-ready').filter({ hasText: 'Mono cells, line 3' }).waitFor({ timeout: 600_000 });
   assert.match(await page.getByTestId('profile-ready').innerText(), /Mono cells, line 3.*40 good photos/s);
-  assert.match(await page.getByTestId('threshold-method').innerText(), /held-out good photos/);
+  assert.match(await page.getByTestId('profile-threshold-method').innerText(), /held-out good photos/);
   // The bad file was skipped by name and the other 40 were used.
   assert.match(await page.getByTestId('error').innerText(), /notes\.png.*not a PNG or JPEG/);
   await page.getByRole('button', { name: 'Dismiss' }).click();
