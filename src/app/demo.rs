@@ -58,19 +58,26 @@ pub fn prepare(state: AppState) {
         if let Err(message) = train::add_good_photos(state, &demo.product, files).await {
             return state.report(message);
         }
-        TRAIN_WHEN_READY.set(true);
+        let demo_id = state.current.with_untracked(|c| c.as_ref().map(|p| p.id.clone()));
+        TRAIN_WHEN_READY.set(demo_id);
         train_if_ready(state);
     });
 }
 
 thread_local! {
-    static TRAIN_WHEN_READY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The id of the demo product waiting for the model to be trained.
+    static TRAIN_WHEN_READY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Trains the new demo product once the model is loaded (now, or when the engine says so).
+/// Training takes the current product: if the person has chosen or imported another one
+/// meanwhile, the demo is left for them to train, rather than its photos training theirs.
 pub fn train_if_ready(state: AppState) {
-    if TRAIN_WHEN_READY.get() && state.backend.with_untracked(Option::is_some) && !state.training.get_untracked() {
-        TRAIN_WHEN_READY.set(false);
+    if !state.backend.with_untracked(Option::is_some) || state.training.get_untracked() {
+        return;
+    }
+    let Some(demo_id) = TRAIN_WHEN_READY.take() else { return };
+    if state.current.with_untracked(|c| c.as_ref().is_some_and(|p| p.id == demo_id)) {
         train::train(state, MethodChoice::Padim);
     }
 }

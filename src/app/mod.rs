@@ -6,6 +6,7 @@ mod demo;
 mod engine;
 mod inspect;
 mod library;
+mod offline;
 mod store;
 mod train;
 
@@ -127,6 +128,8 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     engine::start(state);
     library::open(state);
+    let offline = RwSignal::new(offline::Offline::Preparing);
+    offline::start(state, offline);
 
     view! {
         <header class="top">
@@ -135,6 +138,7 @@ pub fn App() -> impl IntoView {
             <span class="backend" data-testid="backend">
                 {move || state.backend.get().unwrap_or_else(|| "Loading model…".into())}
             </span>
+            <offline::OfflineBadge status=offline/>
         </header>
         <ErrorBanner/>
         <main class="panels">

@@ -70,12 +70,17 @@ pub struct Library {
 }
 
 /// A storage failure, in words a person can act on.
+///
+/// A full quota shows in two ways: a request refused with `QuotaExceededError`, or (in
+/// Chromium) every request accepted and then the commit aborted, which rexie reports as
+/// `TransactioncommitFailed` without the browser's reason. A readwrite transaction whose
+/// requests all succeeded has little else to abort on, so both read as "storage full".
 fn explain(what: &str, error: impl std::fmt::Debug) -> String {
     let detail = format!("{error:?}");
-    if detail.contains("Quota") {
+    if detail.contains("Quota") || detail.contains("TransactioncommitFailed") {
         format!(
-            "{what}: this device's storage for DamageLens is full. Nothing was changed; \
-             everything saved before is intact. Delete products or photos you no longer need, then try again."
+            "{what}: the browser would not store it, because this device's storage for DamageLens is full. \
+             Nothing was changed; everything saved before is intact. Delete products or photos you no longer need, then try again."
         )
     } else {
         format!("{what}: the browser's storage refused ({detail}). Nothing was changed; try again.")
@@ -153,7 +158,7 @@ impl Library {
 
     /// Stores photos of a product, all or none; returns them with their keys.
     pub async fn add_photos(&self, product: &str, role: PhotoRole, files: &[UploadedFile]) -> Result<Vec<Photo>, String> {
-        let what = "Saving the photos";
+        let what = &format!("Saving {}", photo_names(files));
         let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
         let store = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
         let mut saved = Vec::with_capacity(files.len());
@@ -214,6 +219,19 @@ impl Library {
 
     async fn photo_keys(&self, product: &str) -> Result<Vec<JsValue>, String> {
         Ok(self.photos(product).await?.into_iter().filter_map(|p| p.key.map(JsValue::from_f64)).collect())
+    }
+}
+
+/// The photos of a batch by name, the first few only: "a.png", "a.png and b.png",
+/// "a.png, b.png, c.png and 7 more photos".
+fn photo_names(files: &[UploadedFile]) -> String {
+    const NAMED: usize = 3;
+    let names: Vec<&str> = files.iter().take(NAMED).map(|f| f.name.as_str()).collect();
+    match (names.split_last(), files.len().saturating_sub(NAMED)) {
+        (None, _) => "the photos".into(),
+        (Some((only, [])), _) => (*only).to_string(),
+        (Some((last, first)), 0) => format!("{} and {last}", first.join(", ")),
+        (Some(_), more) => format!("{} and {more} more photo{}", names.join(", "), if more == 1 { "" } else { "s" }),
     }
 }
 

@@ -31,30 +31,61 @@ export async function serveDist() {
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((ok) => server.close(ok)) };
+  // Closing drops kept-alive connections too: a closed server is a network that is gone.
+  const close = () => new Promise((ok) => { server.close(ok); server.closeAllConnections(); });
+  return { url: `http://127.0.0.1:${server.address().port}/`, close };
 }
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
 
 export async function launch(extraArgs = []) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', ...extraArgs],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/// A page that fails the test on any uncaught error and records every request.
+/// A browser with a profile on disk, as a person's browser is: needed where incognito
+/// differs (Chromium never offers to install an app from an incognito window).
+export async function launchPersistent(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/// A page that fails the test on any uncaught error and records every request: the
+/// page's, its workers' and its service worker's (the page has a browser context of its
+/// own). A CSP violation is a console error, so it fails the test too.
+/// `browser` may also be a persistent context (launchPersistent).
 export async function openApp(browser, url, viewport = { width: 1280, height: 800 }) {
-  const page = await browser.newPage({ viewport });
+  const page = browser.contexts ? await browser.newPage({ viewport }) : await browser.newPage();
+  await page.setViewportSize(viewport);
   const problems = [];
   const requests = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   // Resource failures are reported with their URL by the response handler below.
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`); });
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  page.context().on('request', (r) => requests.push(r.url()));
+  page.context().on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
   await page.goto(url);
   return { page, problems, requests };
+}
+
+/// Waits until the service worker has stored every file of the build and controls the page.
+export async function offlineReady(page) {
+  await page.locator('[data-testid=offline][data-state=ready]').waitFor({ timeout: 300_000 });
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+}
+
+/// How many trained profiles this browser has saved: training is over only once its
+/// profile is saved, and a reload before that trains again.
+export async function savedProfiles(page) {
+  return page.evaluate(() => new Promise((ok, ko) => {
+    const open = indexedDB.open('damagelens');
+    open.onerror = () => ko(open.error);
+    open.onsuccess = () => {
+      const count = open.result.transaction('profiles').objectStore('profiles').count();
+      count.onsuccess = () => { open.result.close(); ok(count.result); };
+      count.onerror = () => ko(count.error);
+    };
+  }));
 }
 
 export async function screenshot(page, name) {

@@ -40,7 +40,7 @@ async function inspect(file) {
 async function hotPixels(file) {
   return app.page.evaluate(async (b64) => {
     const shown = document.querySelector('[data-testid=heatmap]');
-    const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+    const blob = new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: 'image/png' });
     const bare = document.createElement('canvas');
     bare.width = shown.width; bare.height = shown.height;
     bare.getContext('2d').drawImage(await createImageBitmap(blob), 0, 0, bare.width, bare.height);
@@ -59,7 +59,7 @@ async function hotPixels(file) {
 /// damage whose place is known exactly.
 async function withPaintedCrack(path, [x0, y0, x1, y1]) {
   const b64 = await app.page.evaluate(async ({ b64, line }) => {
-    const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+    const blob = new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: 'image/png' });
     const bitmap = await createImageBitmap(blob);
     const canvas = document.createElement('canvas');
     canvas.width = bitmap.width; canvas.height = bitmap.height;

@@ -5,6 +5,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
+mod dist;
+
 const TRUNK_VERSION: &str = "0.21.14";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "mesa-vulkan-drivers", "libvulkan1"];
@@ -27,8 +29,9 @@ fn main() {
         Some("bench-quality") => setup().and_then(|_| bench_quality()),
         Some("bench-study") => setup().and_then(|_| bench_study()),
         Some("fuzz-profile") => fuzz_profile(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(5)),
+        Some("finish-dist") => dist::finish_dist(),
         _ => {
-            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size");
+            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size\n  finish-dist  Trunk's post-build hook: start script out of index.html, icons, service worker");
             exit(2);
         }
     };
