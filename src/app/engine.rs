@@ -29,6 +29,7 @@ impl EngineClient {
         });
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
             state.training.set(false);
+            super::evaluate::engine_stopped();
             state.report(format!("The inspection engine stopped: {}. Reload the page.", event.message()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -62,6 +63,7 @@ pub fn start(state: AppState) {
 /// worker is busy), and starts a fresh one. Photos and profiles saved so far are kept.
 pub fn cancel(state: AppState) {
     state.engine.set_value(None);
+    super::evaluate::engine_stopped();
     state.training.set(false);
     state.progress.set(None);
     start(state);
@@ -84,6 +86,7 @@ fn apply(state: AppState, reply: Reply) {
             super::library::trained(state, profile, bytes);
         }
         Reply::Loaded { profile } => super::library::loaded(state, profile),
+        Reply::Eval(reply) => super::evaluate::on_reply(reply),
         Reply::Inspected { result } => {
             let tag = result.tag;
             state.inspections.update(|items| {

@@ -3,4 +3,5 @@
 pub mod dataset;
 pub mod metrics;
 pub mod report;
+pub mod session;
 pub mod threshold;
