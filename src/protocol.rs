@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::{short, ModelCost, Profile};
 use crate::eval::calibration::CalibrationScores;
-use crate::eval::dataset::Category;
+use crate::eval::dataset::{Category, Sample};
+use crate::eval::session::EvalOutcome;
+use crate::eval::threshold::ThresholdMethod;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadedFile {
@@ -50,6 +52,52 @@ pub enum Request {
     Calibrate { good: Vec<UploadedFile>, damaged: Vec<DamagedPhoto> },
     /// Give the active profile a new calibration; the profile file comes back.
     SetCalibration { calibration: Calibration },
+    /// A step of a dataset evaluation; each step gets exactly one `Reply::Eval`.
+    Eval(EvalRequest),
+}
+
+/// Where the profile under evaluation comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EvalModel {
+    /// The active profile (the current product's).
+    Active,
+    /// A new one, learnt from the dataset's good training photos; the active one stays.
+    Train { name: String, method: MethodChoice },
+}
+
+/// A sample's ground truth as the page could read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MaskFile {
+    None,
+    File(UploadedFile),
+    /// Why it could not be read, naming the file.
+    Unreadable(String),
+}
+
+/// The steps of an evaluation, in order: `Begin`, (`TrainImage`* then `Fit` when
+/// training), `Sample { calibration: true }`*, `ChooseThreshold`, `Sample`*, `Finish`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EvalRequest {
+    /// Starts an evaluation, forgetting an earlier one. `threshold` None keeps the profile's.
+    Begin { model: EvalModel, threshold: Option<ThresholdMethod> },
+    TrainImage { file: UploadedFile },
+    Fit,
+    Sample { sample: Sample, image: UploadedFile, mask: MaskFile, calibration: bool },
+    ChooseThreshold,
+    /// The report, with `gallery` worst cases of each kind.
+    Finish { gallery: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EvalReply {
+    Began,
+    /// A photo is done; `problems` name what went wrong with it (left out) or its mask.
+    Done { problems: Vec<String> },
+    Fitted { profile: ProfileSummary },
+    ThresholdChosen { value: f32, explanation: String },
+    Finished(Box<EvalOutcome>),
+    /// The evaluation cannot go on.
+    Failed { message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +168,7 @@ pub enum Reply {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    Eval(EvalReply),
     /// The request failed; whatever was there before is unchanged. `tag` is the
     /// inspection's, when it was one.
     Failed { message: String, tag: Option<u32> },

@@ -8,22 +8,40 @@ use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
-use crate::engine::profile::Profile;
 use crate::engine::manifest::BackboneManifest;
-use crate::engine::EngineError;
 use crate::engine::postprocess::Calibration;
+use crate::engine::profile::Profile;
+use crate::engine::EngineError;
 use crate::eval::calibration::CalibrationScores;
 use crate::eval::dataset::Sample;
-use crate::eval::report::{evaluate_sample, EvalItem};
-use crate::protocol::{DamagedPhoto, InspectionReply, MethodChoice, ProfileSummary, Reply, Request, UploadedFile};
+use crate::eval::report::{evaluate_sample, EvalItem, Timing};
+use crate::eval::session::EvalSession;
+use crate::eval::threshold::ThresholdMethod;
+use crate::protocol::{
+    DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, MethodChoice, ProfileSummary, Reply, Request, UploadedFile,
+};
 use crate::web::fetch_bytes;
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
 
 #[derive(Default)]
 struct State {
-    inspector: Option<Inspector>,
+    /// Loaded once and kept for the worker's whole life (it is leaked on purpose), so an
+    /// evaluation's trainer can borrow it across messages.
+    inspector: Option<&'static Inspector>,
     profile: Option<Profile>,
+    evaluation: Option<Evaluation>,
+}
+
+/// A dataset evaluation under way, with the clock readings its timing needs.
+struct Evaluation {
+    session: EvalSession<'static>,
+    trains: bool,
+    started_ms: f64,
+    /// Set when the first photo to judge arrives: everything before was preparation.
+    judging_since_ms: Option<f64>,
+    training_seconds: f64,
+    judged: usize,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -54,13 +72,16 @@ async fn load_inspector() -> Result<Inspector, String> {
     Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
 }
 
-fn train(state: &mut State, name: String, method: MethodChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
-    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
-    let settings = match method {
+fn settings_of(method: MethodChoice) -> TrainSettings {
+    match method {
         MethodChoice::Padim => TrainSettings::padim(),
         MethodChoice::PatchCore => TrainSettings::patchcore(),
-    };
-    let mut trainer = Trainer::new(inspector, &settings)?;
+    }
+}
+
+fn train(state: &mut State, name: String, method: MethodChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
+    let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
+    let mut trainer = Trainer::new(inspector, &settings_of(method))?;
     let total = files.len();
     for (done, file) in files.iter().enumerate() {
         if let Err(e) = trainer.add(&file.name, &file.bytes) {
@@ -77,7 +98,7 @@ fn train(state: &mut State, name: String, method: MethodChoice, files: Vec<Uploa
 
 /// Validates a profile file completely before it replaces the active one.
 fn load(state: &mut State, file: &str, bytes: &[u8]) -> Result<Reply, EngineError> {
-    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
     let profile = Profile::from_bytes(file, bytes, Some(&inspector.manifest().onnx_sha256))?;
     if profile.backbone.input_size != inspector.input_size() {
         return Err(EngineError::profile(
@@ -92,7 +113,7 @@ fn load(state: &mut State, file: &str, bytes: &[u8]) -> Result<Reply, EngineErro
 }
 
 fn inspect(state: &State, file: UploadedFile, tag: u32) -> Result<Reply, EngineError> {
-    let inspector = state.inspector.as_ref().ok_or(EngineError::NotTrained)?;
+    let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
     let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
     let started = now_ms();
     let result = inspector.inspect(profile, &file.name, &file.bytes)?;
@@ -171,6 +192,81 @@ fn set_calibration(state: &mut State, calibration: Calibration) -> Result<Reply,
     Ok(Reply::Calibrated { profile: ProfileSummary::of(profile), bytes })
 }
 
+/// Starts an evaluation, forgetting an earlier one.
+fn begin_evaluation(state: &mut State, model: EvalModel, threshold: Option<ThresholdMethod>) -> Result<EvalReply, EngineError> {
+    let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
+    let (session, trains) = match model {
+        EvalModel::Active => {
+            let profile = state.profile.clone().ok_or_else(|| {
+                EngineError::Training("no product is loaded: choose or train one, or let the evaluation train on the dataset".into())
+            })?;
+            (EvalSession::with_profile(inspector, profile, threshold), false)
+        }
+        EvalModel::Train { name, method } => (EvalSession::training(inspector, &name, &settings_of(method), threshold)?, true),
+    };
+    state.evaluation = Some(Evaluation { session, trains, started_ms: now_ms(), judging_since_ms: None, training_seconds: 0.0, judged: 0 });
+    Ok(EvalReply::Began)
+}
+
+fn evaluation(state: &mut State) -> Result<&mut Evaluation, EngineError> {
+    state
+        .evaluation
+        .as_mut()
+        .ok_or_else(|| EngineError::Training("no evaluation is under way (the engine was restarted?); start it again".into()))
+}
+
+/// A photo's answer: what went wrong with its mask, or why it was left out.
+fn done(result: Result<Vec<String>, EngineError>) -> EvalReply {
+    EvalReply::Done { problems: result.unwrap_or_else(|e| vec![format!("{e}; left out")]) }
+}
+
+/// One step of an evaluation; see [`EvalRequest`] for the order.
+fn evaluate(state: &mut State, request: EvalRequest) -> Result<EvalReply, EngineError> {
+    Ok(match request {
+        EvalRequest::Begin { model, threshold } => return begin_evaluation(state, model, threshold),
+        EvalRequest::TrainImage { file } => done(evaluation(state)?.session.add_training_image(&file.name, &file.bytes).map(|()| Vec::new())),
+        EvalRequest::Fit => EvalReply::Fitted { profile: ProfileSummary::of(evaluation(state)?.session.fit()?) },
+        EvalRequest::Sample { sample, image, mask, calibration } => {
+            let run = evaluation(state)?;
+            if !calibration && run.judging_since_ms.is_none() {
+                let now = now_ms();
+                run.training_seconds = (now - run.started_ms) / 1000.0;
+                run.judging_since_ms = Some(now);
+            }
+            let mask = match mask {
+                MaskFile::None => None,
+                MaskFile::File(file) => Some(Ok(file.bytes)),
+                MaskFile::Unreadable(why) => Some(Err(why)),
+            };
+            let result = run.session.add_sample(&sample, &image.bytes, mask, calibration);
+            if result.is_ok() && !calibration {
+                run.judged += 1;
+            }
+            done(result)
+        }
+        EvalRequest::ChooseThreshold => {
+            let (value, explanation) = evaluation(state)?.session.choose_threshold()?;
+            EvalReply::ThresholdChosen { value, explanation }
+        }
+        EvalRequest::Finish { gallery } => {
+            let run = evaluation(state)?;
+            // Timing as `damagelens eval` reports it: only when the profile was trained here.
+            let timing = match (run.trains, run.judging_since_ms, run.session.evaluated_profile()) {
+                (true, Some(since), Some(profile)) => Some(Timing {
+                    training_images: profile.training_images,
+                    training_seconds: run.training_seconds,
+                    inspect_ms_per_image: (now_ms() - since) / run.judged.max(1) as f64,
+                }),
+                _ => None,
+            };
+            let outcome = run.session.outcome(timing, gallery)?;
+            // The maps of a large dataset weigh hundreds of MB: free them now.
+            state.evaluation = None;
+            EvalReply::Finished(Box::new(outcome))
+        }
+    })
+}
+
 fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
     let request: Request = match serde_wasm_bindgen::from_value(event.data()) {
         Ok(r) => r,
@@ -187,6 +283,14 @@ fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
         }
         Request::Calibrate { good, damaged } => calibrate(&state, good, damaged),
         Request::SetCalibration { calibration } => set_calibration(&mut state, calibration),
+        Request::Eval(step) => {
+            let reply = evaluate(&mut state, step).unwrap_or_else(|e| {
+                // The page stops at a failed step: free the maps the evaluation holds.
+                state.evaluation = None;
+                EvalReply::Failed { message: e.to_string() }
+            });
+            Ok(Reply::Eval(reply))
+        }
     };
     post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string(), tag: None }));
 }
@@ -203,7 +307,7 @@ pub fn run() {
         match load_inspector().await {
             Ok(inspector) => {
                 let model = format!("{} ({} px)", inspector.manifest().name, inspector.manifest().input.size);
-                state.borrow_mut().inspector = Some(inspector);
+                state.borrow_mut().inspector = Some(Box::leak(Box::new(inspector)));
                 post(&Reply::Ready { backend: "CPU (tract)".into(), model });
             }
             Err(message) => {

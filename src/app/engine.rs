@@ -30,6 +30,7 @@ impl EngineClient {
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
             state.training.set(false);
             state.calibrating.set(false);
+            super::evaluate::engine_stopped();
             state.report(format!("The inspection engine stopped: {}. Reload the page.", event.message()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -63,6 +64,7 @@ pub fn start(state: AppState) {
 /// worker is busy), and starts a fresh one. Photos and profiles saved so far are kept.
 pub fn cancel(state: AppState) {
     state.engine.set_value(None);
+    super::evaluate::engine_stopped();
     state.training.set(false);
     state.calibrating.set(false);
     state.progress.set(None);
@@ -95,6 +97,7 @@ fn apply(state: AppState, reply: Reply) {
             state.calibration.set(Some(scores));
         }
         Reply::Calibrated { profile, bytes } => super::library::recalibrated(state, profile, bytes),
+        Reply::Eval(reply) => super::evaluate::on_reply(reply),
         Reply::Inspected { result } => {
             let tag = result.tag;
             state.inspections.update(|items| {

@@ -167,7 +167,7 @@ async fn export_bytes(library: &Library, product: &Product) -> Result<Vec<u8>, S
     profile.to_bytes().map_err(|e| e.to_string())
 }
 
-fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
     let blob = blob_of(bytes)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;

@@ -4,6 +4,8 @@
 mod calibrate;
 mod demo;
 mod engine;
+mod eval_charts;
+mod evaluate;
 mod inspect;
 mod library;
 mod offline;
@@ -146,6 +148,7 @@ pub fn App() -> impl IntoView {
             <train::TrainPanel/>
             <inspect::InspectPanel/>
             <calibrate::CalibratePanel/>
+            <evaluate::EvaluatePanel/>
         </main>
         <demo::DemoCredit/>
     }
@@ -175,20 +178,28 @@ pub async fn read_files(state: AppState, files: Vec<web_sys::File>) -> Vec<Uploa
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let name = file.name();
-        if file.size() > MAX_FILE_BYTES as f64 {
-            state.report(format!(
-                "{name}: the file is {:.0} MB, more than the {} MB limit. Use a smaller photo (a few megapixels is plenty).",
-                file.size() / 1048576.0,
-                MAX_FILE_BYTES >> 20
-            ));
-            continue;
-        }
-        match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-            Ok(buffer) => out.push(UploadedFile { name, bytes: js_sys::Uint8Array::new(&buffer).to_vec() }),
-            Err(_) => state.report(format!("{name}: the file could not be read. Pick it again.")),
+        match read_file(&file, &name).await {
+            Ok(bytes) => out.push(UploadedFile { name, bytes }),
+            Err(message) => state.report(message),
         }
     }
     out
+}
+
+/// Reads one file, refusing one too large for any photo from its size, before reading it.
+/// `name` is how messages call it (a folder upload names files by their path).
+pub async fn read_file(file: &web_sys::File, name: &str) -> Result<Vec<u8>, String> {
+    if file.size() > MAX_FILE_BYTES as f64 {
+        return Err(format!(
+            "{name}: the file is {:.0} MB, more than the {} MB limit. Use a smaller photo (a few megapixels is plenty).",
+            file.size() / 1048576.0,
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+        Ok(buffer) => Ok(js_sys::Uint8Array::new(&buffer).to_vec()),
+        Err(_) => Err(format!("{name}: the file could not be read. Pick it again.")),
+    }
 }
 
 /// The files of an `<input type="file">` change event.
@@ -205,6 +216,14 @@ pub fn picked_files(ev: &web_sys::Event) -> Vec<web_sys::File> {
 pub fn blob_of(bytes: &[u8]) -> Result<web_sys::Blob, String> {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| format!("{e:?}"))
+}
+
+/// A Blob with a media type, for what the browser must know the type of (an SVG image).
+pub fn blob_of_type(bytes: &[u8], media_type: &str) -> Result<web_sys::Blob, String> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(media_type);
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(|e| format!("{e:?}"))
 }
 
 pub fn now_ms() -> f64 {

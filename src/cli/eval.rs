@@ -10,7 +10,9 @@ use super::{load_inspector, load_with_profile, progress, read_bounded, train_pro
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
-use crate::eval::report::{calibration_set, evaluate_sample, report, scores_csv, EvalItem, Metrics, Report, Timing};
+use crate::eval::report::{
+    calibration_set, evaluate_sample, report, scores_csv, split_calibration, EvalItem, Metrics, Report, Timing, CALIBRATION_PER_DEFECT,
+};
 use crate::eval::threshold::{choose, ThresholdMethod};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -42,7 +44,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "profile")]
     pub threshold_method: ThresholdArg,
     /// Damaged images per defect type taken out of the test set to calibrate the threshold.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = CALIBRATION_PER_DEFECT)]
     pub calibrate: usize,
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -52,16 +54,9 @@ pub struct EvalArgs {
     pub settings: SettingsArgs,
 }
 
+/// The estimator a `--threshold-method` names; None keeps the profile's own threshold.
 pub fn method(arg: ThresholdArg) -> Option<ThresholdMethod> {
-    Some(match arg {
-        ThresholdArg::Profile => return None,
-        ThresholdArg::MaxIou => ThresholdMethod::MaxIou,
-        ThresholdArg::MaxF1 => ThresholdMethod::MaxF1,
-        ThresholdArg::Youden => ThresholdMethod::Youden,
-        ThresholdArg::Sigma => ThresholdMethod::NormalSigma { k: 3.0 },
-        ThresholdArg::Percentile => ThresholdMethod::NormalPercentile { percentile: 99.0 },
-        ThresholdArg::FpBudget => ThresholdMethod::FalsePositiveBudget { max_rate: 0.01 },
-    })
+    arg.to_possible_value().and_then(|v| ThresholdMethod::by_name(v.get_name()))
 }
 
 /// Scores one sample with its mask read from the dataset folder.
@@ -110,17 +105,8 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     let (threshold, threshold_method) = match method(args.threshold_method) {
         None => (profile.calibration.threshold, profile.calibration.method.clone()),
         Some(m) => {
-            let mut calibration: Vec<Sample> = dataset.validation.clone();
-            let mut per_defect = std::collections::BTreeMap::<String, usize>::new();
-            test.retain(|s| {
-                let n = per_defect.entry(s.defect.clone()).or_default();
-                let take = s.anomalous && s.mask.is_some() && *n < args.calibrate;
-                if take {
-                    *n += 1;
-                    calibration.push(s.clone());
-                }
-                !take
-            });
+            let (calibration, judged) = split_calibration(&dataset.test, &dataset.validation, args.calibrate);
+            test = judged;
             let cal = evaluate_all(&inspector, &profile, root, &calibration, "calibrating", &mut problems);
             let set = calibration_set(&cal, map_size);
             let chosen = choose(&m, &set)?;
@@ -168,4 +154,17 @@ fn print_report(profile: &Profile, r: &Report) {
         row(name, m);
     }
     row("overall", &r.overall);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_threshold_choice_but_the_profiles_names_an_estimator() {
+        for arg in ThresholdArg::value_variants() {
+            assert_eq!(method(*arg).is_none(), *arg == ThresholdArg::Profile);
+        }
+        assert_eq!(method(ThresholdArg::Sigma), Some(ThresholdMethod::NormalSigma { k: 3.0 }));
+    }
 }

@@ -5,4 +5,5 @@ pub mod charts;
 pub mod dataset;
 pub mod metrics;
 pub mod report;
+pub mod session;
 pub mod threshold;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{Category, Sample};
-use super::metrics::{auroc, average_precision, image_accuracy, PixelSet};
+use super::metrics::{auroc, average_precision, image_accuracy, pr_curve, roc_curve, Curve, PixelSet};
 use super::threshold::CalibrationSet;
 use crate::engine::error::EngineError;
 use crate::engine::image_ops::decode_rgb;
@@ -16,6 +16,9 @@ use crate::engine::profile::Profile;
 /// AUPRO integrates the PRO curve up to this false-positive rate (MVTec convention).
 pub const AUPRO_MAX_FPR: f64 = 0.3;
 const CURVE_STEPS: usize = 1000;
+/// Damaged images per defect type taken out of the test set to choose the threshold on,
+/// when a threshold estimator is asked for (the CLI's `--calibrate` default, the page's).
+pub const CALIBRATION_PER_DEFECT: usize = 2;
 
 /// One evaluated image. `map` and `mask` are square, `map_size` on a side.
 #[derive(Debug, Clone)]
@@ -176,6 +179,98 @@ pub fn scores_csv(items: &[EvalItem]) -> String {
     out
 }
 
+/// Splits the test set for a threshold estimator: the validation split plus the first
+/// `per_defect` damaged samples with a mask of each defect type choose the threshold
+/// (returned first); the rest is judged, so the threshold is never chosen on what it is
+/// judged on. The CLI and the browser split the same way, so they report the same numbers.
+pub fn split_calibration(test: &[Sample], validation: &[Sample], per_defect: usize) -> (Vec<Sample>, Vec<Sample>) {
+    let mut calibration = validation.to_vec();
+    let mut judged = Vec::with_capacity(test.len());
+    let mut taken = BTreeMap::<&str, usize>::new();
+    for s in test {
+        let n = taken.entry(s.defect.as_str()).or_default();
+        if s.anomalous && s.mask.is_some() && *n < per_defect {
+            *n += 1;
+            calibration.push(s.clone());
+        } else {
+            judged.push(s.clone());
+        }
+    }
+    (calibration, judged)
+}
+
+/// A curve to draw: what it shows and its points (x, y).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlotLine {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl PlotLine {
+    /// Keeps a point only where the curve has moved at least `step` (in x plus y) since
+    /// the last kept one, and always the last: a pixel curve has a point per distinct
+    /// score (millions), a chart needs a few hundred, and thinning by distance rather
+    /// than by index keeps the detail where the curve turns.
+    fn thinned(label: impl Into<String>, curve: &Curve, step: f64) -> PlotLine {
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        let last = curve.x.len().saturating_sub(1);
+        for (i, (&x, &y)) in curve.x.iter().zip(&curve.y).enumerate() {
+            let far = points.last().is_none_or(|&(px, py)| (x - px).abs() + (y - py).abs() >= step);
+            if far || i == last {
+                points.push((x, y));
+            }
+        }
+        PlotLine { label: label.into(), points }
+    }
+}
+
+/// The curves behind the report: image-level ROC and precision-recall, overall and per
+/// category (same subsets as [`report`]), and the pixel-level PRO curve when masks allow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportCurves {
+    pub image_roc: Vec<PlotLine>,
+    pub image_pr: Vec<PlotLine>,
+    pub pixel_pro: Option<PlotLine>,
+}
+
+/// Thinning step of [`report_curves`]: at most about 2 / step points per curve.
+const PLOT_STEP: f64 = 0.005;
+
+pub fn report_curves(items: &[EvalItem], map_size: usize) -> ReportCurves {
+    let mut subsets: Vec<(String, Vec<&EvalItem>)> = vec![("overall".into(), items.iter().collect())];
+    for category in Category::ALL {
+        let subset: Vec<&EvalItem> = items.iter().filter(|i| !i.anomalous || i.category == Some(category)).collect();
+        if subset.iter().any(|i| i.anomalous) && subset.iter().any(|i| !i.anomalous) {
+            subsets.push((category.to_string(), subset));
+        }
+    }
+    let (mut image_roc, mut image_pr) = (Vec::new(), Vec::new());
+    for (label, subset) in &subsets {
+        let scores: Vec<f32> = subset.iter().map(|i| i.score).collect();
+        let labels: Vec<bool> = subset.iter().map(|i| i.anomalous).collect();
+        if let Some(c) = roc_curve(&scores, &labels) {
+            image_roc.push(PlotLine::thinned(label.as_str(), &c, PLOT_STEP));
+        }
+        if let Some(c) = pr_curve(&scores, &labels) {
+            image_pr.push(PlotLine::thinned(label.as_str(), &c, PLOT_STEP));
+        }
+    }
+    let pixels = pixel_set(items, map_size);
+    let pixel_pro = (pixels.damaged_images() > 0).then(|| pixels.pro_curve()).flatten().map(|c| PlotLine::thinned("overall", &c, PLOT_STEP));
+    ReportCurves { image_roc, image_pr, pixel_pro }
+}
+
+/// The cases to look at first: the good items scoring highest (false alarms, or nearly)
+/// and the damaged items scoring lowest (misses, or nearly), up to `per_side` of each,
+/// worst first.
+pub fn worst_cases(items: &[EvalItem], per_side: usize) -> Vec<&EvalItem> {
+    let mut good: Vec<&EvalItem> = items.iter().filter(|i| !i.anomalous).collect();
+    let mut damaged: Vec<&EvalItem> = items.iter().filter(|i| i.anomalous).collect();
+    good.sort_by(|a, b| b.score.total_cmp(&a.score));
+    damaged.sort_by(|a, b| a.score.total_cmp(&b.score));
+    good.into_iter().take(per_side).chain(damaged.into_iter().take(per_side)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +324,59 @@ mod tests {
         let csv = scores_csv(&[a, item(false, None, 0.1, None)]);
         assert_eq!(csv.lines().nth(1).unwrap(), "\"test/scratch/a,b.png\",1,surface,0.9");
         assert_eq!(csv.lines().nth(2).unwrap(), "img0.1.png,0,good,0.1");
+    }
+    /// An item with only an image score (its map is flat at that score).
+    fn scored(anomalous: bool, score: f32) -> EvalItem {
+        let category = anomalous.then_some(Category::Surface);
+        EvalItem { path: format!("img{score}.png"), anomalous, category, score, map: vec![score; 4], mask: Some(vec![anomalous; 4]) }
+    }
+
+    fn sample(path: &str, defect: &str, mask: bool) -> Sample {
+        Sample {
+            path: path.into(),
+            anomalous: defect != "good",
+            defect: defect.into(),
+            mask: mask.then(|| format!("{path}.mask")),
+            category: (defect != "good").then_some(Category::Structural),
+            background: None,
+        }
+    }
+
+    #[test]
+    fn calibration_takes_a_few_masked_damaged_samples_per_defect() {
+        let test = vec![
+            sample("g1", "good", false),
+            sample("c1", "crack", true),
+            sample("c2", "crack", false),
+            sample("c3", "crack", true),
+            sample("c4", "crack", true),
+            sample("h1", "hole", true),
+        ];
+        let (calibration, judged) = split_calibration(&test, &[sample("v1", "good", false)], 2);
+        let names = |v: &[Sample]| v.iter().map(|s| s.path.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&calibration), ["v1", "c1", "c3", "h1"]);
+        assert_eq!(names(&judged), ["g1", "c2", "c4"]);
+    }
+
+    #[test]
+    fn curves_are_thinned_but_keep_their_ends() {
+        let n = 5000;
+        let items: Vec<EvalItem> = (0..n).map(|i| scored(i % 2 == 0, (i as f32 * 0.37).sin() + if i % 2 == 0 { 0.3 } else { 0.0 })).collect();
+        let curves = report_curves(&items, 2);
+        let roc = &curves.image_roc[0];
+        assert_eq!(roc.label, "overall");
+        assert!(roc.points.len() <= 2 + (2.0 / PLOT_STEP) as usize, "{} points", roc.points.len());
+        assert!(roc.points.len() > 50, "{} points", roc.points.len());
+        assert_eq!(roc.points.first(), Some(&(0.0, 0.0)));
+        assert_eq!(roc.points.last(), Some(&(1.0, 1.0)));
+        assert_eq!(curves.image_roc.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), ["overall", "surface"]);
+        assert!(curves.pixel_pro.as_ref().is_some_and(|l| l.points.len() > 2));
+    }
+
+    #[test]
+    fn worst_cases_are_the_highest_good_and_the_lowest_damaged() {
+        let items = vec![scored(false, 0.2), scored(false, 0.7), scored(false, 0.4), scored(true, 0.9), scored(true, 0.3)];
+        let worst: Vec<f32> = worst_cases(&items, 2).iter().map(|i| i.score).collect();
+        assert_eq!(worst, [0.7, 0.4, 0.3, 0.9]);
     }
 }

@@ -36,6 +36,32 @@ pub enum ThresholdMethod {
     Manual { value: f32 },
 }
 
+/// The estimators offered by name, for the CLI's `--threshold-method` and the browser's
+/// evaluation page, so both mean the same settings: (name, what it does, in a phrase).
+pub const NAMED_METHODS: [(&str, &str); 6] = [
+    ("max-iou", "best IoU with the marked damage (needs masks)"),
+    ("max-f1", "best F1 with the marked damage (needs masks)"),
+    ("youden", "best true minus false positive rate over photos"),
+    ("sigma", "mean + 3\u{3c3} of good photos' scores"),
+    ("percentile", "99th percentile of good photos' scores"),
+    ("fp-budget", "flag at most 1% of good photos"),
+];
+
+impl ThresholdMethod {
+    /// The estimator of [`NAMED_METHODS`] called `name`, with its settings.
+    pub fn by_name(name: &str) -> Option<ThresholdMethod> {
+        Some(match name {
+            "max-iou" => ThresholdMethod::MaxIou,
+            "max-f1" => ThresholdMethod::MaxF1,
+            "youden" => ThresholdMethod::Youden,
+            "sigma" => ThresholdMethod::NormalSigma { k: 3.0 },
+            "percentile" => ThresholdMethod::NormalPercentile { percentile: 99.0 },
+            "fp-budget" => ThresholdMethod::FalsePositiveBudget { max_rate: 0.01 },
+            _ => return None,
+        })
+    }
+}
+
 /// What the estimators may draw on.
 #[derive(Debug, Clone)]
 pub struct CalibrationSet<'a> {

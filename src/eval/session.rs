@@ -1,0 +1,156 @@
+//! An evaluation fed one image at a time: the browser streams a dataset folder into
+//! the worker this way, so no more than one photo's bytes cross at once and the page can
+//! show progress and stop between any two photos. The steps are those of
+//! `damagelens eval` (train or take a profile, choose the threshold on a calibration
+//! split, judge the rest), on the same functions, so both give the same numbers.
+
+use serde::{Deserialize, Serialize};
+
+use super::dataset::Sample;
+use super::report::{calibration_set, evaluate_sample, report, report_curves, scores_csv, worst_cases, EvalItem, ReportCurves, Timing};
+use super::threshold::{choose, ThresholdMethod};
+use crate::engine::error::EngineError;
+use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
+use crate::engine::postprocess::{heatmap_rgba, Calibration};
+use crate::engine::profile::Profile;
+
+/// One of the worst cases, ready to show beside its photo and ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryCase {
+    pub path: String,
+    pub anomalous: bool,
+    pub score: f32,
+    /// On the 0..1 scale where the evaluation's threshold is 0.5.
+    pub normalised_score: f32,
+    /// The heatmap (as the inspect view paints it, at the chosen threshold) as a PNG.
+    #[serde(with = "serde_bytes")]
+    pub heatmap_png: Vec<u8>,
+}
+
+/// Everything the report view and its exports need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalOutcome {
+    /// The report exactly as `damagelens eval --json` writes it.
+    pub report_json: String,
+    /// `path,label,category,score`, as `damagelens eval --scores` writes it.
+    pub scores_csv: String,
+    pub curves: ReportCurves,
+    pub gallery: Vec<GalleryCase>,
+}
+
+pub struct EvalSession<'a> {
+    inspector: &'a Inspector,
+    /// Present while good photos are still being learnt.
+    trainer: Option<(Trainer<'a>, String)>,
+    profile: Option<Profile>,
+    /// None keeps the profile's own threshold.
+    method: Option<ThresholdMethod>,
+    threshold: Option<(f32, String)>,
+    calibration: Vec<EvalItem>,
+    items: Vec<EvalItem>,
+}
+
+impl<'a> EvalSession<'a> {
+    /// Evaluates a profile that already exists (the current product's).
+    pub fn with_profile(inspector: &'a Inspector, profile: Profile, method: Option<ThresholdMethod>) -> Self {
+        EvalSession { inspector, trainer: None, profile: Some(profile), method, threshold: None, calibration: Vec::new(), items: Vec::new() }
+    }
+
+    /// Evaluates a profile learnt first from the dataset's good training photos.
+    pub fn training(inspector: &'a Inspector, name: &str, settings: &TrainSettings, method: Option<ThresholdMethod>) -> Result<Self, EngineError> {
+        let trainer = Trainer::new(inspector, settings)?;
+        let trainer = Some((trainer, name.to_string()));
+        Ok(EvalSession { inspector, trainer, profile: None, method, threshold: None, calibration: Vec::new(), items: Vec::new() })
+    }
+
+    /// One good training photo; an error concerns this file only.
+    pub fn add_training_image(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
+        let (trainer, _) = self.trainer.as_mut().ok_or_else(|| out_of_order("a training photo came after training ended"))?;
+        trainer.add(file, bytes)
+    }
+
+    /// Fits the profile on the training photos received.
+    pub fn fit(&mut self) -> Result<&Profile, EngineError> {
+        let (trainer, name) = self.trainer.take().ok_or_else(|| out_of_order("there is nothing to train"))?;
+        Ok(self.profile.insert(trainer.finish(&name)?))
+    }
+
+    fn profile(&self) -> Result<&Profile, EngineError> {
+        self.profile.as_ref().ok_or_else(|| out_of_order("photos to judge came before the model was trained"))
+    }
+
+    /// Scores one sample (with its mask's bytes, or why they could not be read). A
+    /// `calibration` sample chooses the threshold; the others are judged. Returns what
+    /// was wrong with the mask, if anything; an error means the photo is left out.
+    pub fn add_sample(&mut self, sample: &Sample, image: &[u8], mask: Option<Result<Vec<u8>, String>>, calibration: bool) -> Result<Vec<String>, EngineError> {
+        let mut problems = Vec::new();
+        let item = evaluate_sample(self.inspector, self.profile()?, sample, image, mask, &mut problems)?;
+        let list = if calibration { &mut self.calibration } else { &mut self.items };
+        list.push(item);
+        Ok(problems)
+    }
+
+    fn map_size(&self) -> Result<usize, EngineError> {
+        Ok(self.profile()?.backbone.input_size as usize)
+    }
+
+    /// Chooses the threshold on the calibration samples, or keeps the profile's when no
+    /// estimator was asked for. Returns the value and why, in a sentence.
+    pub fn choose_threshold(&mut self) -> Result<(f32, String), EngineError> {
+        let profile = self.profile()?;
+        let chosen = match &self.method {
+            None => (profile.calibration.threshold, profile.calibration.method.clone()),
+            Some(method) => {
+                let set = calibration_set(&self.calibration, self.map_size()?);
+                let chosen = choose(method, &set).map_err(|why| EngineError::Training(format!("the threshold cannot be chosen: {why}")))?;
+                (chosen.value, chosen.explanation)
+            }
+        };
+        self.threshold = Some(chosen.clone());
+        Ok(chosen)
+    }
+
+    /// The report over the judged samples, its curves, the scores and the worst
+    /// `per_side` good and damaged cases with their heatmaps.
+    pub fn outcome(&self, timing: Option<Timing>, per_side: usize) -> Result<EvalOutcome, EngineError> {
+        let profile = self.profile()?;
+        let (threshold, method) = self.threshold.clone().ok_or_else(|| out_of_order("the report was asked for before the threshold was chosen"))?;
+        if self.items.is_empty() {
+            return Err(EngineError::Training("no test photo could be evaluated".into()));
+        }
+        let map_size = self.map_size()?;
+        let mut report = report(&self.items, map_size, threshold, &method);
+        report.timing = timing;
+        let report_json = serde_json::to_string_pretty(&report).map_err(|e| EngineError::Training(format!("the report cannot be written: {e}")))?;
+        // The heatmaps are painted on the evaluation's scale: its threshold lands at 0.5.
+        let scale = Calibration { threshold, ..profile.calibration.clone() };
+        let mut gallery = Vec::new();
+        for item in worst_cases(&self.items, per_side) {
+            let normalised: Vec<f32> = item.map.iter().map(|v| scale.normalise(*v)).collect();
+            gallery.push(GalleryCase {
+                path: item.path.clone(),
+                anomalous: item.anomalous,
+                score: item.score,
+                normalised_score: scale.normalise(item.score),
+                heatmap_png: png_of(&heatmap_rgba(&normalised), map_size as u32)?,
+            });
+        }
+        Ok(EvalOutcome { report_json, scores_csv: scores_csv(&self.items), curves: report_curves(&self.items, map_size), gallery })
+    }
+
+    /// The profile evaluated, once there is one.
+    pub fn evaluated_profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+}
+
+fn out_of_order(what: &str) -> EngineError {
+    EngineError::Training(format!("the evaluation went out of order ({what}); start it again"))
+}
+
+fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EngineError> {
+    let image = image::RgbaImage::from_raw(size, size, rgba.to_vec()).ok_or_else(|| EngineError::Training("a heatmap has the wrong size".into()))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| EngineError::Training(format!("a heatmap cannot be encoded: {e}")))?;
+    Ok(out.into_inner())
+}
