@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::inspector::TrainSettings;
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::{short, ModelCost, Profile};
 use crate::eval::calibration::CalibrationScores;
@@ -27,17 +28,50 @@ pub struct DamagedPhoto {
     pub category: Option<Category>,
 }
 
-/// The two methods a person can train with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The methods a person can train with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum MethodChoice {
+    #[default]
     Padim,
     PatchCore,
+    /// Both, each with its best settings: the most accurate, and the slowest.
+    Ensemble,
+}
+
+/// How a person asked for a product to be learnt; "mark as good" retrains the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TrainChoice {
+    pub method: MethodChoice,
+    /// Even out each photo's brightness (for light that changes between photos).
+    pub even_brightness: bool,
+}
+
+impl TrainChoice {
+    pub fn settings(&self) -> TrainSettings {
+        let mut settings = match self.method {
+            MethodChoice::Padim => TrainSettings::padim(),
+            MethodChoice::PatchCore => TrainSettings::patchcore(),
+            MethodChoice::Ensemble => TrainSettings::ensemble(),
+        };
+        settings.even_brightness = self.even_brightness;
+        settings
+    }
+
+    /// The choice a profile was trained with.
+    pub fn of(profile: &Profile) -> Self {
+        let method = match profile.detectors.as_slice() {
+            [one] if one.model.method_name() == "PatchCore" => MethodChoice::PatchCore,
+            [_] => MethodChoice::Padim,
+            _ => MethodChoice::Ensemble,
+        };
+        TrainChoice { method, even_brightness: profile.even_brightness }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Fit a new profile on photos of good items; it becomes the active one when it succeeds.
-    Train { name: String, method: MethodChoice, files: Vec<UploadedFile> },
+    Train { name: String, choice: TrainChoice, files: Vec<UploadedFile> },
     /// Make a saved or imported profile file the active one; a bad file leaves the active one as it was.
     Load {
         file: String,
@@ -110,6 +144,9 @@ pub struct ProfileSummary {
     pub threshold_method: String,
     pub input_size: u32,
     pub cost: ModelCost,
+    /// Summaries saved before this field existed read as PaDiM, as taken.
+    #[serde(default)]
+    pub choice: TrainChoice,
 }
 
 impl ProfileSummary {
@@ -123,6 +160,7 @@ impl ProfileSummary {
             threshold_method: profile.calibration.method.clone(),
             input_size: profile.backbone.input_size,
             cost: profile.cost(),
+            choice: TrainChoice::of(profile),
         }
     }
 }

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
+use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::Profile;
@@ -18,7 +18,7 @@ use crate::eval::report::{evaluate_sample, EvalItem, Timing};
 use crate::eval::session::EvalSession;
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
-    DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, MethodChoice, ProfileSummary, Reply, Request, UploadedFile,
+    DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
 };
 use crate::web::fetch_bytes;
 
@@ -72,16 +72,9 @@ async fn load_inspector() -> Result<Inspector, String> {
     Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
 }
 
-fn settings_of(method: MethodChoice) -> TrainSettings {
-    match method {
-        MethodChoice::Padim => TrainSettings::padim(),
-        MethodChoice::PatchCore => TrainSettings::patchcore(),
-    }
-}
-
-fn train(state: &mut State, name: String, method: MethodChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
+fn train(state: &mut State, name: String, choice: TrainChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
     let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
-    let mut trainer = Trainer::new(inspector, &settings_of(method))?;
+    let mut trainer = Trainer::new(inspector, &choice.settings())?;
     let total = files.len();
     for (done, file) in files.iter().enumerate() {
         if let Err(e) = trainer.add(&file.name, &file.bytes) {
@@ -202,7 +195,7 @@ fn begin_evaluation(state: &mut State, model: EvalModel, threshold: Option<Thres
             })?;
             (EvalSession::with_profile(inspector, profile, threshold), false)
         }
-        EvalModel::Train { name, method } => (EvalSession::training(inspector, &name, &settings_of(method), threshold)?, true),
+        EvalModel::Train { name, method } => (EvalSession::training(inspector, &name, &TrainChoice { method, even_brightness: false }.settings(), threshold)?, true),
     };
     state.evaluation = Some(Evaluation { session, trains, started_ms: now_ms(), judging_since_ms: None, training_seconds: 0.0, judged: 0 });
     Ok(EvalReply::Began)
@@ -276,7 +269,7 @@ fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
     };
     let mut state = state.borrow_mut();
     let reply = match request {
-        Request::Train { name, method, files } => train(&mut state, name, method, files),
+        Request::Train { name, choice, files } => train(&mut state, name, choice, files),
         Request::Load { file, bytes } => load(&mut state, &file, &bytes),
         Request::Inspect { file, tag } => {
             inspect(&state, file, tag).or_else(|e| Ok(Reply::Failed { message: e.to_string(), tag: Some(tag) }))

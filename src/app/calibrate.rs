@@ -140,9 +140,16 @@ fn score(state: AppState) {
     }
 }
 
-/// A chart's SVG as an image address; the SVG is never inserted as markup.
-fn svg_src(svg: &str) -> String {
-    format!("data:image/svg+xml;charset=utf-8,{}", String::from(js_sys::encode_uri_component(svg)))
+/// A chart as an image from a Blob URL (allowed by the page's CSP, unlike data:); the
+/// SVG is never inserted as markup. The URL lives as long as the image.
+#[component]
+fn Chart(id: &'static str, label: &'static str, svg: String) -> impl IntoView {
+    let url = super::eval_charts::svg_url(&svg).unwrap_or_default();
+    let revoke = url.clone();
+    on_cleanup(move || {
+        let _ = web_sys::Url::revoke_object_url(&revoke);
+    });
+    view! { <img class="chart" data-testid=id src=url alt=label width=charts::WIDTH.to_string() height=charts::HEIGHT.to_string()/> }
 }
 
 #[component]
@@ -623,7 +630,7 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
             </div>
             <div class="charts">
                 {move || charts.get().into_iter().map(|(id, label, svg)| match svg {
-                    Ok(svg) => view! { <img class="chart" data-testid=id src=svg_src(&svg) alt=label width=charts::WIDTH.to_string() height=charts::HEIGHT.to_string()/> }.into_any(),
+                    Ok(svg) => view! { <Chart id label svg/> }.into_any(),
                     Err(why) => view! { <p class="hint">{why}</p> }.into_any(),
                 }).collect_view()}
             </div>

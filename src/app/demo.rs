@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use super::{inspect, train, AppState};
-use crate::protocol::{MethodChoice, UploadedFile};
+use crate::protocol::{TrainChoice, UploadedFile};
 use crate::web::fetch_bytes;
 
 const DEMO_URL: &str = "./demo/demo.json";
@@ -78,7 +78,7 @@ pub fn train_if_ready(state: AppState) {
     }
     let Some(demo_id) = TRAIN_WHEN_READY.take() else { return };
     if state.current.with_untracked(|c| c.as_ref().is_some_and(|p| p.id == demo_id)) {
-        train::train(state, MethodChoice::Padim);
+        train::train(state, TrainChoice::default());
     }
 }
 

@@ -78,12 +78,7 @@ pub fn InspectPanel() -> impl IntoView {
             let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
             match train::add_good_photos(state, "", vec![file]).await {
                 Ok(()) => {
-                    let method = state.current.get_untracked().and_then(|p| p.summary).map(|s| s.method);
-                    let choice = if method.as_deref() == Some("PatchCore") {
-                        crate::protocol::MethodChoice::PatchCore
-                    } else {
-                        crate::protocol::MethodChoice::Padim
-                    };
+                    let choice = state.current.get_untracked().and_then(|p| p.summary).map(|s| s.choice).unwrap_or_default();
                     train::train(state, choice);
                 }
                 Err(message) => state.report(message),

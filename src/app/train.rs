@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::{blob_of, engine, library, now_ms, picked_files, read_files, store, AppState, PhotoRole, Product};
 use crate::engine::image_ops::check_format;
 use crate::engine::inspector::MIN_TRAINING_IMAGES;
-use crate::protocol::{MethodChoice, Request, UploadedFile};
+use crate::protocol::{MethodChoice, Request, TrainChoice, UploadedFile};
 
 /// The current product, created (and saved) on its first photo when it is new.
 async fn current_or_new(state: AppState, name: &str) -> Result<Product, String> {
@@ -48,12 +48,12 @@ pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFil
 }
 
 /// Trains the current product on all its saved good photos.
-pub fn train(state: AppState, method: MethodChoice) {
+pub fn train(state: AppState, choice: TrainChoice) {
     let Some(product) = state.current.get_untracked() else { return };
     let files: Vec<UploadedFile> = state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
     state.training.set(true);
     state.progress.set(Some(super::Progress { done: 0, total: files.len(), started_ms: now_ms() }));
-    if !engine::send(state, Request::Train { name: product.name, method, files }) {
+    if !engine::send(state, Request::Train { name: product.name, choice, files }) {
         state.training.set(false);
     }
 }
@@ -72,6 +72,7 @@ pub fn TrainPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let name = RwSignal::new(String::new());
     let method = RwSignal::new(MethodChoice::Padim);
+    let even_brightness = RwSignal::new(false);
     let dragging = RwSignal::new(false);
 
     let add = move |files: Vec<web_sys::File>| {
@@ -137,9 +138,13 @@ pub fn TrainPanel() -> impl IntoView {
                     on:change=move |_| method.set(MethodChoice::Padim)/>" PaDiM: fast; best when items sit in the same place in every photo"</label>
                 <label><input type="radio" name="method" data-testid="method-patchcore" checked=move || method.get() == MethodChoice::PatchCore
                     on:change=move |_| method.set(MethodChoice::PatchCore)/>" PatchCore: finds damage wherever the item sits; slower"</label>
+                <label><input type="radio" name="method" data-testid="method-ensemble" checked=move || method.get() == MethodChoice::Ensemble
+                    on:change=move |_| method.set(MethodChoice::Ensemble)/>" Both: the most accurate; several times slower"</label>
+                <label><input type="checkbox" data-testid="even-brightness" prop:checked=move || even_brightness.get()
+                    on:change=move |ev| even_brightness.set(event_target_checked(&ev))/>" Even out lighting between photos (not for damage that darkens the whole item)"</label>
             </fieldset>
             <div class="actions">
-                <button data-testid="train-start" on:click=move |_| train(state, method.get_untracked()) disabled=move || !can_train()>"Train"</button>
+                <button data-testid="train-start" on:click=move |_| train(state, TrainChoice { method: method.get_untracked(), even_brightness: even_brightness.get_untracked() }) disabled=move || !can_train()>"Train"</button>
                 <Show when=move || state.training.get()>
                     <button class="secondary" data-testid="train-cancel" on:click=move |_| engine::cancel(state)>"Cancel"</button>
                 </Show>

@@ -436,6 +436,18 @@ mod tests {
         assert_eq!((cost.bank_size, cost.model_bytes, cost.multiply_adds_per_image), (Some(4), 72 + 48, 12 + 24));
     }
 
+    /// The app retrains ("mark as good") the way a profile was trained.
+    #[test]
+    fn a_profile_tells_the_choice_it_was_trained_with() {
+        use crate::protocol::{MethodChoice, TrainChoice};
+        let choice = |p: &Profile| TrainChoice::of(p);
+        assert_eq!(choice(&profile(false)), TrainChoice { method: MethodChoice::Padim, even_brightness: false });
+        assert_eq!(choice(&profile(true)).method, MethodChoice::PatchCore);
+        assert_eq!(choice(&ensemble()), TrainChoice { method: MethodChoice::Ensemble, even_brightness: true });
+        let settings = choice(&ensemble()).settings();
+        assert_eq!((settings.detectors.len(), settings.even_brightness), (2, true));
+    }
+
     /// Files written before ensembles (version 1: one detector, unprefixed tensors)
     /// still open, so nothing saved in a library is lost.
     #[test]
