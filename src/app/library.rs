@@ -150,6 +150,8 @@ fn save_and_select(state: AppState, product: Product, bytes: Vec<u8>) {
             state.report(message);
         }
         state.refresh_products().await;
+        // An imported product has no photos here: the ones shown belonged to the last one.
+        reload_photos(state).await;
     });
 }
 

@@ -68,6 +68,8 @@ test('the exported profile scores the same on another device', async () => {
     await fresh.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
     await fresh.page.getByTestId('profile-import').setInputFiles(exported);
     await fresh.page.getByTestId('current-product').filter({ hasText: 'Line 7 <img src=x onerror=alert(1)>' }).waitFor({ timeout: 60_000 });
+    // The profile came without photos: the demo's must not be shown as this product's.
+    await fresh.page.getByTestId('photo-count').filter({ hasText: /^0 good photo/ }).waitFor({ timeout: 30_000 });
     assert.equal(await rawScore(fresh.page, asUpload(CRACKED)), scoreHere);
     await screenshot(fresh.page, '10-imported');
     assert.deepEqual(fresh.problems, []);
