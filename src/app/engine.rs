@@ -98,6 +98,13 @@ fn apply(state: AppState, reply: Reply) {
         }
         Reply::Calibrated { profile, bytes } => super::library::recalibrated(state, profile, bytes),
         Reply::Eval(reply) => super::evaluate::on_reply(reply),
+        Reply::Inspected { result } if is_live_frame(state, result.tag) => {
+            if let Some(mut item) = state.live_frame.try_update_value(Option::take).flatten() {
+                state.selected.set(Some(item.tag));
+                item.reply = Some(result);
+                state.inspections.set(vec![item]);
+            }
+        }
         Reply::Inspected { result } => {
             let tag = result.tag;
             state.inspections.update(|items| {
@@ -108,6 +115,13 @@ fn apply(state: AppState, reply: Reply) {
             if state.selected.get_untracked().is_none() {
                 state.selected.set(Some(tag));
             }
+        }
+        Reply::Failed { message, tag: Some(tag) } if is_live_frame(state, tag) => {
+            if let Some(mut item) = state.live_frame.try_update_value(Option::take).flatten() {
+                item.error = Some(message.clone());
+                state.inspections.set(vec![item]);
+            }
+            state.report(message);
         }
         Reply::Failed { message, tag: Some(tag) } => {
             state.inspections.update(|items| {
@@ -139,4 +153,9 @@ pub fn send(state: AppState, request: Request) -> bool {
             false
         }
     }
+}
+
+/// Whether `tag` is the camera frame being judged.
+fn is_live_frame(state: AppState, tag: u32) -> bool {
+    state.live_frame.with_value(|f| f.as_ref().is_some_and(|i| i.tag == tag))
 }

@@ -27,6 +27,15 @@ pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
     state.inspections.set(items);
 }
 
+/// Sends a camera frame to the engine; the shown inspection stays until its answer.
+pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> u32 {
+    let tag = state.tag();
+    let item = InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None };
+    state.live_frame.set_value(Some(item));
+    engine::send(state, Request::Inspect { file, tag });
+    tag
+}
+
 fn score_of(item: &InspectionItem) -> f32 {
     item.reply.as_ref().map(|r| r.normalised_score).unwrap_or(f32::NEG_INFINITY)
 }
@@ -95,6 +104,7 @@ pub fn InspectPanel() -> impl IntoView {
             <Show when=move || !state.ready()>
                 <p class="hint">{move || if state.training.get() { "Training…" } else { "Choose or train a product first." }}</p>
             </Show>
+            <super::camera::Camera/>
             <super::demo::DemoSamples/>
             <Show when=move || { pending() > 0 }>
                 <p class="hint" aria-live="polite">{move || format!("Inspecting… {} to go", pending())}</p>

@@ -2,6 +2,7 @@
 //! saved work lives in IndexedDB (store.rs).
 
 mod calibrate;
+mod camera;
 mod demo;
 mod engine;
 mod eval_charts;
@@ -63,6 +64,9 @@ pub struct AppState {
     pub training: RwSignal<bool>,
     pub progress: RwSignal<Option<Progress>>,
     pub inspections: RwSignal<Vec<InspectionItem>, LocalStorage>,
+    /// The camera frame being judged; it replaces the shown inspection only once its
+    /// answer is in, so the verdict and heatmap never blink between frames.
+    pub live_frame: StoredValue<Option<InspectionItem>, LocalStorage>,
     /// The inspection shown large.
     pub selected: RwSignal<Option<u32>>,
     /// Messages a person can act on; shown until dismissed.
@@ -126,6 +130,7 @@ pub fn App() -> impl IntoView {
         library: StoredValue::new_local(None),
         demo: RwSignal::new(None),
         next_tag: StoredValue::new(1),
+        live_frame: StoredValue::new_local(None),
     };
     provide_context(state);
     engine::start(state);

@@ -1,0 +1,78 @@
+// The live camera, driven by Chromium's fake camera (NOTES.md): frames are judged one
+// after another with a verdict, a heatmap and frames per second; Freeze stops the flow;
+// Save frame downloads the frame as a PNG. A browser that refuses the camera gets a
+// message with the way out, and photos can still be picked.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+
+let server;
+before(async () => { server = await serveDist(); });
+after(async () => { await server?.close(); });
+
+const frames = async (page) => Number(await page.getByTestId('camera-status').getAttribute('data-frames'));
+
+async function demoReady(page) {
+  await page.getByTestId('profile-ready').filter({ hasText: '(demo)' }).waitFor({ timeout: 300_000 });
+}
+
+test('the camera streams frames into verdicts, freezes and saves a frame', async () => {
+  const browser = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream']);
+  try {
+    const { page, problems } = await openApp(browser, server.url, { width: 768, height: 1024 });
+    await demoReady(page);
+    await page.getByTestId('camera-start').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=camera-status]')?.getAttribute('data-frames')) >= 4, null, { timeout: 120_000 });
+    const verdict = page.getByTestId('verdict');
+    assert.match(await verdict.getAttribute('data-verdict'), /^(ok|damaged)$/);
+    assert.match(await page.getByTestId('latency-ms').textContent(), /^\d+$/);
+    assert.ok(Number(await page.getByTestId('camera-status').getAttribute('data-fps')) > 0, 'frames per second are shown');
+    // The heatmap is drawn for the live frame.
+    const drawn = await page.getByTestId('heatmap').evaluate((c) => c.width > 0 && c.height > 0);
+    assert.ok(drawn, 'the overlay canvas holds the frame');
+    // Between frames the last verdict stays: it never blinks out while the next is judged.
+    for (let i = 0; i < 20; i += 1) {
+      assert.equal(await verdict.count(), 1, 'a verdict is always shown while the camera runs');
+      await page.waitForTimeout(50);
+    }
+    await screenshot(page, '50-camera-live');
+
+    await page.getByTestId('camera-pause').click();
+    await page.waitForTimeout(500); // the frame in flight may still land
+    const frozen = await frames(page);
+    await page.waitForTimeout(1500);
+    assert.equal(await frames(page), frozen, 'no frame is judged while frozen');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('camera-save').click()]);
+    const saved = readFileSync(await download.path());
+    assert.deepEqual([...saved.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG file');
+    assert.match(download.suggestedFilename(), /^damagelens-frame-\d+\.png$/);
+
+    await page.getByTestId('camera-pause').click();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=camera-status]')?.getAttribute('data-frames')) > n, frozen, { timeout: 60_000 });
+    await page.getByTestId('camera-stop').click();
+    await page.getByTestId('camera-start').waitFor();
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a refused camera says what to do, and picked photos still work', async () => {
+  // No fake permission UI: headless Chromium refuses the request.
+  const browser = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);
+  try {
+    const { page } = await openApp(browser, server.url);
+    await demoReady(page);
+    await page.getByTestId('camera-start').click();
+    await page.getByTestId('error').filter({ hasText: 'Camera' }).waitFor({ timeout: 30_000 });
+    assert.match(await page.getByTestId('error').textContent(), /pick photos instead/);
+    const cracked = elpvMono('1.0')[0];
+    await page.getByTestId('inspect-files').setInputFiles({ name: basename(cracked), mimeType: 'image/png', buffer: readFileSync(cracked) });
+    await page.getByTestId('verdict').waitFor({ timeout: 120_000 });
+    await screenshot(page, '51-camera-refused');
+  } finally {
+    await browser.close();
+  }
+});
