@@ -274,3 +274,74 @@ pub fn Camera() -> impl IntoView {
         </div>
     }
 }
+
+/// Adding good photos from the camera: a preview and a button that saves the picture as
+/// it is now, as many times as wanted. `name` is the product's name when a new one is
+/// being made.
+#[component]
+pub fn CaptureGood(name: RwSignal<String>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let video = NodeRef::<Video>::new();
+    let stream = StoredValue::new_local(None::<MediaStream>);
+    let live = RwSignal::new(false);
+    let taken = RwSignal::new(0u32);
+    let close = move || {
+        if let Some(s) = stream.get_value() {
+            stop(&s);
+        }
+        stream.set_value(None);
+        live.set(false);
+    };
+    on_cleanup(close);
+    let open = move |_| {
+        leptos::task::spawn_local(async move {
+            match open_stream("").await {
+                Ok(s) => {
+                    if let Some(element) = video.get_untracked() {
+                        element.set_src_object(Some(&s));
+                        let _ = element.play().map(JsFuture::from);
+                    }
+                    stream.set_value(Some(s));
+                    live.set(true);
+                }
+                Err(e) => state.report(camera_problem(&e)),
+            }
+        });
+    };
+    let capture = move |_| {
+        let Some(element) = video.get_untracked() else { return };
+        leptos::task::spawn_local(async move {
+            match grab(&element).await {
+                Ok(bytes) => {
+                    let number = taken.get_untracked() + 1;
+                    let file = UploadedFile { name: format!("camera-{}-{number}.png", super::now_ms() as u64), bytes };
+                    match super::train::add_good_photos(state, &name.get_untracked(), vec![file]).await {
+                        Ok(()) => taken.set(number),
+                        Err(message) => state.report(message),
+                    }
+                }
+                Err(why) => state.report(format!("Camera: {why}; try again in a moment.")),
+            }
+        });
+    };
+    view! {
+        <div class="camera">
+            <div class="actions">
+                <Show when=move || live.get()
+                    fallback=move || view! {
+                        <button class="secondary" data-testid="capture-open" disabled=move || state.training.get() on:click=open>
+                            "Take photos with the camera"
+                        </button>
+                    }>
+                    <button data-testid="capture-take" disabled=move || state.training.get() on:click=capture>"Take photo"</button>
+                    <button class="secondary" data-testid="capture-close" on:click=move |_| close()>"Done"</button>
+                </Show>
+            </div>
+            <video node_ref=video class="camera-preview" class:hidden=move || !live.get() muted=true playsinline=true autoplay=true
+                aria-label="What the camera sees"></video>
+            <Show when=move || { taken.get() > 0 }>
+                <p class="hint" aria-live="polite">{move || format!("{} photo(s) taken with the camera", taken.get())}</p>
+            </Show>
+        </div>
+    }
+}

@@ -123,6 +123,7 @@ pub fn TrainPanel() -> impl IntoView {
                 <label for="train-folder">"…or a whole folder"</label>
                 <input id="train-folder" type="file" multiple prop:webkitdirectory=true data-testid="train-folder"
                     disabled=move || state.training.get() on:change=move |ev| add(picked_files(&ev))/>
+                <super::camera::CaptureGood name/>
             </div>
             <p class="hint" data-testid="photo-count">{move || format!("{} good photo(s) saved", count())}</p>
             <Show when=move || { count() > 0 }>

@@ -1,6 +1,7 @@
 // The live camera, driven by Chromium's fake camera (NOTES.md): frames are judged one
 // after another with a verdict, a heatmap and frames per second; Freeze stops the flow;
-// Save frame downloads the frame as a PNG. A browser that refuses the camera gets a
+// Save frame downloads the frame as a PNG; good photos for training are taken with it.
+// A browser that refuses the camera gets a
 // message with the way out, and photos can still be picked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,6 +54,18 @@ test('the camera streams frames into verdicts, freezes and saves a frame', async
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid=camera-status]')?.getAttribute('data-frames')) > n, frozen, { timeout: 60_000 });
     await page.getByTestId('camera-stop').click();
     await page.getByTestId('camera-start').waitFor();
+
+    // Good photos for training can come from the camera too: each is saved at once.
+    const count = async () => Number((await page.getByTestId('photo-count').textContent()).match(/^(\d+)/)[1]);
+    const before = await count();
+    await page.getByTestId('capture-open').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('video')].some((v) => v.readyState >= 2 && v.videoWidth > 0 && !v.classList.contains('hidden')));
+    await page.getByTestId('capture-take').click();
+    await page.getByTestId('photo-count').filter({ hasText: `${before + 1} good photo` }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('capture-take').click();
+    await page.getByTestId('photo-count').filter({ hasText: `${before + 2} good photo` }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('capture-close').click();
+    await screenshot(page, '52-camera-captured-good');
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();

@@ -3,16 +3,21 @@
 // batch inspection sorted by score, a bad profile refused, delete.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+import { serveDist, launch, openApp, screenshot, elpvMono, ROOT } from './harness.mjs';
 
 let server, browser, app;
 const cracked = elpvMono('1.0');
 const good = elpvMono('0.0');
 const CRACKED = cracked.find((f) => f.endsWith('cell0013.png'));
 const asUpload = (f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) });
+// The native CLI, built by `cargo test` in README's test command.
+const CLI = join(ROOT, 'target', 'debug', 'damagelens');
+const cliScore = (profile, photo) => JSON.parse(execFileSync(CLI, ['inspect', '--profile', profile, photo], { cwd: ROOT }).toString().split('\n')[0]).score;
+const closeTo = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-4 * Math.abs(b), `${what}: ${a} vs ${b}`);
 
 before(async () => {
   server = await serveDist();
@@ -73,6 +78,25 @@ test('the exported profile scores the same on another device', async () => {
     assert.equal(await rawScore(fresh.page, asUpload(CRACKED)), scoreHere);
     await screenshot(fresh.page, '10-imported');
     assert.deepEqual(fresh.problems, []);
+  } finally {
+    await other.close();
+  }
+});
+
+test('a profile scores the same in the browser and the command line, both ways', { skip: !existsSync(CLI) && 'build the CLI first: cargo build --bin damagelens' }, async () => {
+  // Trained in the browser, scored by the CLI.
+  closeTo(cliScore(exported, CRACKED), Number(scoreHere), 'browser profile, CLI score');
+  // Trained by the CLI, imported and scored in a browser.
+  const dir = mkdtempSync(join(tmpdir(), 'dl-cli-'));
+  const trained = join(dir, 'cli.dlprofile');
+  execFileSync(CLI, ['train', ...good.slice(0, 20), '--name', 'Trained by the CLI', '--out', trained], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const other = await launch();
+  try {
+    const fresh = await openApp(other, server.url);
+    await fresh.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
+    await fresh.page.getByTestId('profile-import').setInputFiles(trained);
+    await fresh.page.getByTestId('current-product').filter({ hasText: 'Trained by the CLI' }).waitFor({ timeout: 60_000 });
+    closeTo(Number(await rawScore(fresh.page, asUpload(CRACKED))), cliScore(trained, CRACKED), 'CLI profile, browser score');
   } finally {
     await other.close();
   }
