@@ -1,6 +1,6 @@
 // The library as a person uses it: rename, reload (saved work survives), export a profile
 // and import it on "another device" (a fresh browser profile) with the same scores,
-// batch inspection sorted by score, a bad profile refused, delete.
+// batch inspection sorted by score, a bad profile refused, delete, a reload mid-training.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
@@ -135,4 +135,21 @@ test('delete removes the product after confirmation; names stay text', async () 
   assert.doesNotMatch(await page.locator('main').innerText(), /Line 7/);
   await screenshot(page, '12-deleted');
   assert.deepEqual(app.problems, []);
+});
+
+test('a reload in the middle of training loses no photo, and training can start again', async () => {
+  const { page } = app;
+  await page.getByTestId('product-new').click();
+  await page.getByTestId('profile-name').fill('Reload mid-training');
+  await page.getByTestId('train-files').setInputFiles(good.slice(0, 12).map(asUpload));
+  await page.getByTestId('photo-count').filter({ hasText: '12 good photo(s) saved' }).waitFor();
+  await page.getByTestId('train-start').click();
+  await page.getByTestId('train-progress').waitFor();
+  await page.reload();
+  await page.getByTestId('current-product').filter({ hasText: 'Reload mid-training' }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('photo-count').filter({ hasText: '12 good photo(s) saved' }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('train-start').and(page.locator(':enabled')).waitFor({ timeout: 120_000 });
+  await page.getByTestId('train-start').click();
+  await page.getByTestId('profile-ready').filter({ hasText: 'Reload mid-training' }).waitFor({ timeout: 300_000 });
+  assert.match(await page.getByTestId('profile-ready').innerText(), /12 good photos/);
 });
