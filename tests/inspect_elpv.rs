@@ -31,3 +31,32 @@ fn cracked_cells_score_above_the_threshold_and_unseen_good_cells_below() {
     assert!(false_alarms <= 1, "{false_alarms} of 20 good cells flagged");
     assert!(caught >= 15, "only {caught} of 20 cracked cells caught");
 }
+
+/// The ensemble with brightness evened, end to end on real cells: both detectors are
+/// trained, their maps are put on one scale, and the file gives back the same scores.
+#[test]
+fn the_ensemble_ranks_cracked_cells_above_good_ones_and_survives_its_file() {
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest.clone(), &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let cracked = common::elpv_mono("1.0");
+    let mut settings = TrainSettings::ensemble();
+    settings.even_brightness = true;
+    let mut trainer = Trainer::new(&inspector, &settings).unwrap();
+    for file in &good[..20] {
+        trainer.add(file, &common::read(file)).unwrap();
+    }
+    let profile = trainer.finish("solar cell").unwrap();
+    assert_eq!(profile.method_name(), "PaDiM + PatchCore");
+    assert!(profile.even_brightness && profile.detectors.iter().all(|d| d.scale.std > 0.0));
+    let score = |p: &damagelens::engine::profile::Profile, f: &String| inspector.inspect(p, f, &common::read(f)).unwrap().score;
+    let unseen_good: Vec<f32> = good[40..50].iter().map(|f| score(&profile, f)).collect();
+    let damaged: Vec<f32> = cracked[..10].iter().map(|f| score(&profile, f)).collect();
+    let right = unseen_good.iter().flat_map(|g| damaged.iter().map(move |d| if d > g { 1.0 } else { 0.0 })).sum::<f32>();
+    let auroc = right / 100.0;
+    eprintln!("ensemble image AUROC {auroc}: good {unseen_good:?} cracked {damaged:?}");
+    assert!(auroc >= 0.9, "image AUROC {auroc}");
+    let bytes = profile.to_bytes().unwrap();
+    let reread = damagelens::engine::profile::Profile::from_bytes("solar.dlprofile", &bytes, Some(&manifest.onnx_sha256)).unwrap();
+    assert_eq!(score(&reread, &cracked[0]), damaged[0]);
+}

@@ -206,18 +206,14 @@ impl Inspector {
 /// One detector's map as it is; several detectors' maps put on their common scale and
 /// averaged pixel by pixel, so the ensemble's map still shows where the damage is.
 fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScale), EngineError>>) -> Result<AnomalyMap, EngineError> {
-    let (mut sum, first_scale) = maps.next().ok_or(EngineError::NotTrained)??;
-    let mut count = 1;
-    for next in maps {
-        let (map, scale) = next?;
-        if count == 1 {
-            sum.values.iter_mut().for_each(|v| *v = first_scale.apply(*v));
-        }
-        sum.values.iter_mut().zip(&map.values).for_each(|(s, v)| *s += scale.apply(*v));
-        count += 1;
+    let mut members: Vec<(AnomalyMap, MapScale)> = maps.collect::<Result<_, _>>()?;
+    if members.len() <= 1 {
+        return members.pop().map(|(map, _)| map).ok_or(EngineError::NotTrained);
     }
-    if count > 1 {
-        sum.values.iter_mut().for_each(|v| *v /= count as f32);
+    let n = members.len() as f32;
+    let mut sum = AnomalyMap { size: members[0].0.size, values: vec![0.0; members[0].0.values.len()] };
+    for (map, scale) in &members {
+        sum.values.iter_mut().zip(&map.values).for_each(|(s, v)| *s += scale.apply(*v) / n);
     }
     Ok(sum)
 }
