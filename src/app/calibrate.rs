@@ -11,7 +11,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData, PointerEvent};
 
 use super::{blob_of, engine, picked_files, read_files, AppState, Photo, PhotoRole};
-use crate::engine::image_ops::check_format;
 use crate::eval::calibration::{self, CalibrationScores, Stroke, DEFAULT_SIGMAS};
 use crate::eval::charts;
 use crate::eval::dataset::Category;
@@ -78,16 +77,7 @@ async fn save_photo(state: AppState, photo: Photo) {
 }
 
 async fn add_damaged(state: AppState, files: Vec<UploadedFile>) {
-    let files: Vec<UploadedFile> = files
-        .into_iter()
-        .filter(|f| match check_format(&f.name, &f.bytes) {
-            Ok(_) => true,
-            Err(e) => {
-                state.report(format!("Not added: {e}"));
-                false
-            }
-        })
-        .collect();
+    let files = super::photos_only(state, files);
     let (Some(library), Some(product)) = (state.library(), state.current.get_untracked()) else { return };
     if files.is_empty() {
         return;

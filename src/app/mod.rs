@@ -191,6 +191,21 @@ pub async fn read_files(state: AppState, files: Vec<web_sys::File>) -> Vec<Uploa
     out
 }
 
+/// The files that are PNG or JPEG photos, judged from their first bytes; each other one
+/// is reported by name and left out, before anything is saved.
+pub fn photos_only(state: AppState, files: Vec<UploadedFile>) -> Vec<UploadedFile> {
+    files
+        .into_iter()
+        .filter(|f| match crate::engine::image_ops::check_format(&f.name, &f.bytes) {
+            Ok(_) => true,
+            Err(e) => {
+                state.report(format!("Not added: {e}"));
+                false
+            }
+        })
+        .collect()
+}
+
 /// Reads one file, refusing one too large for any photo from its size, before reading it.
 /// `name` is how messages call it (a folder upload names files by their path).
 pub async fn read_file(file: &web_sys::File, name: &str) -> Result<Vec<u8>, String> {

@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 
 use super::{blob_of, engine, library, now_ms, picked_files, read_files, store, AppState, PhotoRole, Product};
-use crate::engine::image_ops::check_format;
 use crate::engine::inspector::MIN_TRAINING_IMAGES;
 use crate::protocol::{MethodChoice, Request, TrainChoice, UploadedFile};
 
@@ -27,16 +26,7 @@ async fn current_or_new(state: AppState, name: &str) -> Result<Product, String> 
 
 /// Saves picked photos as good photos of the current product.
 pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFile>) -> Result<(), String> {
-    let files: Vec<UploadedFile> = files
-        .into_iter()
-        .filter(|f| match check_format(&f.name, &f.bytes) {
-            Ok(_) => true,
-            Err(e) => {
-                state.report(format!("Not added: {e}"));
-                false
-            }
-        })
-        .collect();
+    let files = super::photos_only(state, files);
     if files.is_empty() {
         return Ok(());
     }
