@@ -42,24 +42,12 @@ fn encode(img: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {
     buf
 }
 
-/// The PNG chunk checksum (CRC-32/ISO-HDLC), so the crafted header below is valid.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
 /// A 1x1 PNG whose header claims 30000x30000 pixels.
 fn png_claiming_30000() -> Vec<u8> {
     let mut bytes = encode(&RgbImage::new(1, 1).into(), ImageFormat::Png);
     bytes[16..20].copy_from_slice(&30_000u32.to_be_bytes());
     bytes[20..24].copy_from_slice(&30_000u32.to_be_bytes());
-    let crc = crc32(&bytes[12..29]);
+    let crc = crc32fast::hash(&bytes[12..29]); // the chunk's checksum, so the crafted header is valid
     bytes[29..33].copy_from_slice(&crc.to_be_bytes());
     bytes
 }
