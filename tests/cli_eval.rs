@@ -70,15 +70,7 @@ fn eval_prints_the_twofold_report_and_its_exports_agree() {
     assert!(stderr.contains("ground_truth/crack/005_mask.png") && stderr.contains("mask is 10x10"), "{stderr}");
 
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let rows: Vec<(bool, f32)> = std::fs::read_to_string(&csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1] == "1", f[3].parse().unwrap())
-        })
-        .collect();
+    let rows = common::scores_csv_rows(&std::fs::read_to_string(&csv).unwrap());
     assert_eq!(rows.len(), 12);
     let labels: Vec<bool> = rows.iter().map(|r| r.0).collect();
     let scores: Vec<f32> = rows.iter().map(|r| r.1).collect();

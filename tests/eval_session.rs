@@ -47,15 +47,7 @@ fn a_streamed_evaluation_reports_like_the_cli_and_shows_its_worst_cases() {
     assert_eq!((report.overall.images, report.overall.anomalous), (8, 4));
     assert_eq!(report.categories.keys().collect::<Vec<_>>(), ["structural"]);
     // The CSV's scores give the JSON's AUROC.
-    let rows: Vec<(bool, f32)> = outcome
-        .scores_csv
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1] == "1", f[3].parse().unwrap())
-        })
-        .collect();
+    let rows = common::scores_csv_rows(&outcome.scores_csv);
     assert_eq!(rows.len(), 8);
     let (labels, scores): (Vec<bool>, Vec<f32>) = rows.into_iter().unzip();
     assert_eq!(auroc(&scores, &labels), report.overall.image_AUROC);

@@ -40,3 +40,14 @@ pub fn elpv_mono(probability: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The rows of an exported scores CSV (`path,label,category,score`): (anomalous, score).
+pub fn scores_csv_rows(csv: &str) -> Vec<(bool, f32)> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1] == "1", f[3].parse().unwrap())
+        })
+        .collect()
+}
