@@ -71,9 +71,59 @@ async fn cameras() -> Vec<(String, String)> {
         .collect()
 }
 
-fn stop(stream: &MediaStream) {
-    for track in stream.get_tracks().iter() {
-        track.unchecked_into::<web_sys::MediaStreamTrack>().stop();
+/// A camera shown in a `<video>`: opened on a device, closed (its tracks stopped) on
+/// request or when the component goes away.
+#[derive(Clone, Copy)]
+struct LiveVideo {
+    video: NodeRef<Video>,
+    stream: StoredValue<Option<MediaStream>, LocalStorage>,
+    live: RwSignal<bool>,
+}
+
+impl LiveVideo {
+    fn new() -> Self {
+        let camera = LiveVideo { video: NodeRef::new(), stream: StoredValue::new_local(None), live: RwSignal::new(false) };
+        on_cleanup(move || camera.close());
+        camera
+    }
+
+    /// Opens `device` (empty: the rear camera first) in place of any open one; the error
+    /// is a message for a person.
+    async fn open(self, device: &str) -> Result<(), String> {
+        // Switching cameras keeps `live`, so the controls stay as they are meanwhile.
+        self.stop_tracks();
+        let stream = open_stream(device).await.map_err(|e| {
+            self.live.set(false);
+            camera_problem(&e)
+        })?;
+        if let Some(element) = self.video.get_untracked() {
+            element.set_src_object(Some(&stream));
+            let _ = element.play().map(JsFuture::from);
+        }
+        self.stream.set_value(Some(stream));
+        self.live.set(true);
+        Ok(())
+    }
+
+    fn close(self) {
+        self.stop_tracks();
+        self.live.set(false);
+    }
+
+    fn stop_tracks(self) {
+        if let Some(stream) = self.stream.get_value() {
+            for track in stream.get_tracks().iter() {
+                track.unchecked_into::<web_sys::MediaStreamTrack>().stop();
+            }
+        }
+        self.stream.set_value(None);
+    }
+
+    fn preview(self) -> impl IntoView {
+        view! {
+            <video node_ref=self.video class="camera-preview" class:hidden=move || !self.live.get() muted=true playsinline=true autoplay=true
+                aria-label="What the camera sees"></video>
+        }
     }
 }
 
@@ -109,9 +159,8 @@ async fn grab(video: &web_sys::HtmlVideoElement) -> Result<Vec<u8>, String> {
 #[component]
 pub fn Camera() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let video = NodeRef::<Video>::new();
-    let stream = StoredValue::new_local(None::<MediaStream>);
-    let live = RwSignal::new(false);
+    let camera = LiveVideo::new();
+    let (video, live) = (camera.video, camera.live);
     let paused = RwSignal::new(false);
     let devices = RwSignal::new(Vec::<(String, String)>::new());
     let device = RwSignal::new(String::new());
@@ -186,39 +235,19 @@ pub fn Camera() -> impl IntoView {
 
     let start = move |chosen: String| {
         leptos::task::spawn_local(async move {
-            if let Some(old) = stream.get_value() {
-                stop(&old);
-            }
-            match open_stream(&chosen).await {
-                Ok(s) => {
-                    if let Some(element) = video.get_untracked() {
-                        element.set_src_object(Some(&s));
-                        let _ = element.play().map(JsFuture::from);
-                    }
-                    stream.set_value(Some(s));
+            match camera.open(&chosen).await {
+                Ok(()) => {
                     answered.update_value(VecDeque::clear);
                     fps.set(0.0);
-                    live.set(true);
                     paused.set(false);
                     devices.set(cameras().await);
                     // The picture needs a moment before its first frame.
                     gloo::timers::callback::Timeout::new(300, move || retry.update(|n| *n += 1)).forget();
                 }
-                Err(e) => {
-                    live.set(false);
-                    state.report(camera_problem(&e));
-                }
+                Err(message) => state.report(message),
             }
         });
     };
-    let stop_camera = move || {
-        if let Some(s) = stream.get_value() {
-            stop(&s);
-        }
-        stream.set_value(None);
-        live.set(false);
-    };
-    on_cleanup(stop_camera);
     let save = move |_| {
         let Some(bytes) = last_frame.get_value() else { return };
         if let Err(message) = super::library::download(&format!("damagelens-frame-{}.png", frames.get_untracked()), &bytes) {
@@ -231,7 +260,7 @@ pub fn Camera() -> impl IntoView {
             <div class="actions">
                 <Show when=move || !live.get()
                     fallback=move || view! {
-                        <button class="secondary" data-testid="camera-stop" on:click=move |_| stop_camera()>"Stop camera"</button>
+                        <button class="secondary" data-testid="camera-stop" on:click=move |_| camera.close()>"Stop camera"</button>
                     }>
                     <button data-testid="camera-start" disabled=move || !state.ready() on:click=move |_| start(device.get_untracked())>
                         "Use the camera"
@@ -259,8 +288,7 @@ pub fn Camera() -> impl IntoView {
                     </Show>
                 </Show>
             </div>
-            <video node_ref=video class="camera-preview" class:hidden=move || !live.get() muted=true playsinline=true autoplay=true
-                aria-label="What the camera sees"></video>
+            {camera.preview()}
             <Show when=move || live.get()>
                 <p class="hint" aria-live="off" data-testid="camera-status" data-frames=move || frames.get().to_string()
                     data-fps=move || format!("{:.2}", fps.get())>
@@ -281,30 +309,13 @@ pub fn Camera() -> impl IntoView {
 #[component]
 pub fn CaptureGood(name: RwSignal<String>) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let video = NodeRef::<Video>::new();
-    let stream = StoredValue::new_local(None::<MediaStream>);
-    let live = RwSignal::new(false);
+    let camera = LiveVideo::new();
+    let (video, live) = (camera.video, camera.live);
     let taken = RwSignal::new(0u32);
-    let close = move || {
-        if let Some(s) = stream.get_value() {
-            stop(&s);
-        }
-        stream.set_value(None);
-        live.set(false);
-    };
-    on_cleanup(close);
     let open = move |_| {
         leptos::task::spawn_local(async move {
-            match open_stream("").await {
-                Ok(s) => {
-                    if let Some(element) = video.get_untracked() {
-                        element.set_src_object(Some(&s));
-                        let _ = element.play().map(JsFuture::from);
-                    }
-                    stream.set_value(Some(s));
-                    live.set(true);
-                }
-                Err(e) => state.report(camera_problem(&e)),
+            if let Err(message) = camera.open("").await {
+                state.report(message);
             }
         });
     };
@@ -334,11 +345,10 @@ pub fn CaptureGood(name: RwSignal<String>) -> impl IntoView {
                         </button>
                     }>
                     <button data-testid="capture-take" disabled=move || state.training.get() on:click=capture>"Take photo"</button>
-                    <button class="secondary" data-testid="capture-close" on:click=move |_| close()>"Done"</button>
+                    <button class="secondary" data-testid="capture-close" on:click=move |_| camera.close()>"Done"</button>
                 </Show>
             </div>
-            <video node_ref=video class="camera-preview" class:hidden=move || !live.get() muted=true playsinline=true autoplay=true
-                aria-label="What the camera sees"></video>
+            {camera.preview()}
             <Show when=move || { taken.get() > 0 }>
                 <p class="hint" aria-live="polite">{move || format!("{} photo(s) taken with the camera", taken.get())}</p>
             </Show>
