@@ -66,21 +66,28 @@ test('a reload keeps the library and the current product, without training again
   assert.equal(await rawScore(page, asUpload(CRACKED)), scoreHere);
 });
 
-test('the exported profile scores the same on another device', async () => {
+/// "Another device": a fresh browser profile imports `profile` (product `name`), then `check` runs on it.
+async function onAnotherDevice(profile, name, check) {
   const other = await launch();
   try {
     const fresh = await openApp(other, server.url);
     await fresh.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
-    await fresh.page.getByTestId('profile-import').setInputFiles(exported);
-    await fresh.page.getByTestId('current-product').filter({ hasText: 'Line 7 <img src=x onerror=alert(1)>' }).waitFor({ timeout: 60_000 });
+    await fresh.page.getByTestId('profile-import').setInputFiles(profile);
+    await fresh.page.getByTestId('current-product').filter({ hasText: name }).waitFor({ timeout: 60_000 });
+    await check(fresh);
+  } finally {
+    await other.close();
+  }
+}
+
+test('the exported profile scores the same on another device', async () => {
+  await onAnotherDevice(exported, 'Line 7 <img src=x onerror=alert(1)>', async (fresh) => {
     // The profile came without photos: the demo's must not be shown as this product's.
     await fresh.page.getByTestId('photo-count').filter({ hasText: /^0 good photo/ }).waitFor({ timeout: 30_000 });
     assert.equal(await rawScore(fresh.page, asUpload(CRACKED)), scoreHere);
     await screenshot(fresh.page, '10-imported');
     assert.deepEqual(fresh.problems, []);
-  } finally {
-    await other.close();
-  }
+  });
 });
 
 test('a profile scores the same in the browser and the command line, both ways', { skip: !existsSync(CLI) && 'build the CLI first: cargo build --bin damagelens' }, async () => {
@@ -90,16 +97,9 @@ test('a profile scores the same in the browser and the command line, both ways',
   const dir = mkdtempSync(join(tmpdir(), 'dl-cli-'));
   const trained = join(dir, 'cli.dlprofile');
   execFileSync(CLI, ['train', ...good.slice(0, 20), '--name', 'Trained by the CLI', '--out', trained], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  const other = await launch();
-  try {
-    const fresh = await openApp(other, server.url);
-    await fresh.page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
-    await fresh.page.getByTestId('profile-import').setInputFiles(trained);
-    await fresh.page.getByTestId('current-product').filter({ hasText: 'Trained by the CLI' }).waitFor({ timeout: 60_000 });
+  await onAnotherDevice(trained, 'Trained by the CLI', async (fresh) => {
     closeTo(Number(await rawScore(fresh.page, asUpload(CRACKED))), cliScore(trained, CRACKED), 'CLI profile, browser score');
-  } finally {
-    await other.close();
-  }
+  });
 });
 
 test('many photos at once: a grid sorted by score, the worst first', async () => {
