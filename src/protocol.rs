@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::inspector::TrainSettings;
 use crate::engine::postprocess::Calibration;
-use crate::engine::profile::{short, ModelCost, Profile};
+use crate::engine::profile::{short, AnomalyModel, ModelCost, Profile};
 use crate::eval::calibration::CalibrationScores;
 use crate::eval::dataset::{Category, Sample};
 use crate::eval::session::EvalOutcome;
@@ -60,7 +60,7 @@ impl TrainChoice {
     /// The choice a profile was trained with.
     pub fn of(profile: &Profile) -> Self {
         let method = match profile.detectors.as_slice() {
-            [one] if one.model.method_name() == "PatchCore" => MethodChoice::PatchCore,
+            [one] if matches!(one.model, AnomalyModel::PatchCore(_)) => MethodChoice::PatchCore,
             [_] => MethodChoice::Padim,
             _ => MethodChoice::Ensemble,
         };
