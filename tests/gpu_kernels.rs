@@ -13,13 +13,15 @@
 //! sqrt are not correctly rounded); heatmap channels within 1 of 255 (the GPU
 //! interpolates a 256-entry turbo table instead of evaluating the polynomial).
 
+mod common;
+
 use std::sync::OnceLock;
 
 use damagelens::engine::backbone::FeatureMap;
 use damagelens::engine::embed::{gaussian_projection, EmbedConfig, Embedder, PatchGrid};
 use damagelens::engine::gpu::{
     same_padding, Activation, Conv2dSpec, ConvOps, EmbedOp, ErrorScope, GpuContext, GpuError, GpuFeatureMap, MapSpec,
-    MatmulSpec, PostprocessOp, ScoreOps, MAX_PADIM_DIMS,
+    MatmulSpec, Padding, PostprocessOp, ScoreOps, MAX_PADIM_DIMS,
 };
 use damagelens::engine::padim::{PadimAccumulator, PadimModel};
 use damagelens::engine::patchcore::PatchCoreModel;
@@ -40,14 +42,8 @@ struct Gpu {
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
+        let ctx = common::gpu_context();
         pollster::block_on(async {
-            let ctx = GpuContext::request().await.unwrap_or_else(|e| {
-                panic!(
-                    "{e}\nThese tests need a Vulkan adapter; without a GPU install lavapipe with \
-                     `apt-get install mesa-vulkan-drivers libvulkan1`."
-                )
-            });
-            eprintln!("GPU tests run on: {}", ctx.adapter_name());
             let kernels = async {
                 Ok::<_, GpuError>(Gpu {
                     conv: ConvOps::new(&ctx).await?,
@@ -163,6 +159,7 @@ fn spec(input: (usize, usize, usize), cout: usize, k: usize, s: usize, groups: u
         kernel: (k, k),
         stride: (s, s),
         groups,
+        pad: Padding::Same,
         activation: act,
     }
 }

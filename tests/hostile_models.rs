@@ -6,30 +6,11 @@ mod common;
 
 use damagelens::engine::backbone::Backbone;
 use damagelens::engine::inspector::Inspector;
-use prost::Message;
-use tract_onnx::pb::{
-    tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim, tensor_shape_proto::Dimension, type_proto, GraphProto, ModelProto,
-    NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
-};
-
-fn float_tensor(name: &str, shape: &[i64]) -> ValueInfoProto {
-    let dim = shape.iter().map(|d| Dimension { value: Some(Dim::DimValue(*d)), ..Default::default() }).collect();
-    let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape: Some(TensorShapeProto { dim }) };
-    ValueInfoProto { name: name.into(), r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }), ..Default::default() }
-}
+use common::onnx::Graph;
 
 /// A one-node model from `input` (of `input_shape`) to `feat_s8` through `op`.
 fn model(op: &str, input_shape: &[i64]) -> Vec<u8> {
-    let node = NodeProto { input: vec!["input".into()], output: vec!["feat_s8".into()], op_type: op.into(), name: "n".into(), ..Default::default() };
-    let graph = GraphProto {
-        name: "hostile".into(),
-        node: vec![node],
-        input: vec![float_tensor("input", input_shape)],
-        output: vec![float_tensor("feat_s8", &[])],
-        ..Default::default()
-    };
-    ModelProto { ir_version: 8, opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }], graph: Some(graph), ..Default::default() }
-        .encode_to_vec()
+    Graph::new("input", input_shape).node(op, "n", &["input"], &["feat_s8"], vec![]).output("feat_s8").encode()
 }
 
 fn refusal(onnx: &[u8]) -> String {

@@ -30,6 +30,29 @@ pub struct Backbone {
     size: u32,
 }
 
+/// The ONNX model as tract types it, for a 1x3xSxS input and pruned to `outputs`: the
+/// graph both the CPU plan and the GPU executor are built from.
+pub fn typed_model(manifest: &BackboneManifest, onnx: &[u8], size: u32, outputs: &[&str]) -> Result<TypedModel, EngineError> {
+    let file = manifest.file.as_str();
+    let err = |e: TractError| EngineError::model(file, format!("{e:#}"));
+    let model = tract_onnx::onnx().model_for_read(&mut Cursor::new(onnx)).map_err(err)?;
+    // The input fact below would silently replace whatever the file declares, so a
+    // model made for other inputs would run on nonsense instead of failing.
+    let declared = model.input_fact(0).map_err(err)?;
+    if let Some(rank) = declared.shape.rank().concretize() {
+        if rank != 4 {
+            return Err(EngineError::model(file, format!("its input has {rank} dimensions; DamageLens feeds one image as 1x3xHxW (4 dimensions)")));
+        }
+    }
+    model
+        .with_input_fact(0, f32::fact([1, 3, size as usize, size as usize]).into())
+        .map_err(err)?
+        .with_outputs_by_name(outputs)
+        .map_err(err)?
+        .into_typed()
+        .map_err(err)
+}
+
 impl Backbone {
     /// Builds a plan that returns `outputs` (names from the ONNX graph) for a 1x3xSxS input.
     pub fn load(
@@ -38,27 +61,9 @@ impl Backbone {
         size: u32,
         outputs: &[&str],
     ) -> Result<Self, EngineError> {
-        let file = manifest.file.as_str();
-        let err = |e: TractError| EngineError::model(file, format!("{e:#}"));
-        let model = tract_onnx::onnx().model_for_read(&mut Cursor::new(onnx)).map_err(err)?;
-        // The input fact below would silently replace whatever the file declares, so a
-        // model made for other inputs would run on nonsense instead of failing.
-        let declared = model.input_fact(0).map_err(err)?;
-        if let Some(rank) = declared.shape.rank().concretize() {
-            if rank != 4 {
-                return Err(EngineError::model(file, format!("its input has {rank} dimensions; DamageLens feeds one image as 1x3xHxW (4 dimensions)")));
-            }
-        }
-        let model = model
-            .with_input_fact(0, f32::fact([1, 3, size as usize, size as usize]).into())
-            .map_err(err)?
-            .with_outputs_by_name(outputs)
-            .map_err(err)?
-            .into_optimized()
-            .map_err(err)?
-            .into_runnable()
-            .map_err(err)?;
-        Ok(Backbone { plan: model, outputs: outputs.iter().map(|s| s.to_string()).collect(), size })
+        let err = |e: TractError| EngineError::model(&manifest.file, format!("{e:#}"));
+        let plan = typed_model(manifest, onnx, size, outputs)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        Ok(Backbone { plan, outputs: outputs.iter().map(|s| s.to_string()).collect(), size })
     }
 
     /// Runs the network on one preprocessed CHW tensor; returns the outputs in the order asked for.

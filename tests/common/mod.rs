@@ -1,8 +1,11 @@
 //! Shared by the native integration tests: where the setup put the model and data.
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::path::PathBuf;
 
+use damagelens::engine::gpu::GpuContext;
 use damagelens::engine::manifest::BackboneManifest;
 
 pub fn root() -> PathBuf {
@@ -50,4 +53,16 @@ pub fn scores_csv_rows(csv: &str) -> Vec<(bool, f32)> {
             (f[1] == "1", f[3].parse().unwrap())
         })
         .collect()
+}
+
+/// The default GPU adapter; without one, a failure that says how to get lavapipe.
+pub fn gpu_context() -> GpuContext {
+    let ctx = pollster::block_on(GpuContext::request()).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nThese tests need a Vulkan adapter; without a GPU install lavapipe with \
+             `apt-get install mesa-vulkan-drivers libvulkan1`."
+        )
+    });
+    eprintln!("GPU tests run on: {}", ctx.adapter_name());
+    ctx
 }

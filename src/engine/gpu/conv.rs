@@ -1,15 +1,15 @@
 //! Convolution family (`conv.wgsl`): the ops an EfficientNet-Lite block needs.
 //!
 //! - [`ConvOps::conv2d`]: direct convolution, NCHW, batch 1, weights OIHW, any stride,
-//!   TensorFlow SAME padding, groups (depthwise when groups == channels), fused bias and
-//!   activation. One invocation per output value.
+//!   TensorFlow SAME or explicit padding, groups (depthwise when groups == channels),
+//!   fused bias and clamp activation (ReLU, ReLU6, Clip). One invocation per output value.
 //! - [`ConvOps::matmul`] / [`ConvOps::pointwise`]: a 1x1 convolution is a matrix product
 //!   (weight `out x in` times input `in x h*w`), done with 16x16 shared-memory tiles. The
 //!   embedding's random projection uses the same kernel.
 //! - [`ConvOps::residual_add`]: elementwise sum of two tensors.
 
 use super::{
-    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access,
+    bind_group, bind_group_layout, compute_pipeline, linear_groups, shader_module, to_u32, Access, Dispatch,
     ErrorScope, GpuContext, GpuError,
 };
 
@@ -19,22 +19,56 @@ const CONV_GROUP: usize = 64;
 const TILE: usize = 16;
 const ADD_GROUP: usize = 256;
 
-/// The activation fused into a convolution or matrix product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The activation fused into a convolution or matrix product: a clamp, which covers
+/// ReLU, ReLU6 and ONNX `Clip`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Activation {
     #[default]
     None,
     /// min(max(x, 0), 6), EfficientNet-Lite's activation.
     Relu6,
+    /// min(max(x, lo), hi); either bound may be infinite.
+    Clamp(f32, f32),
 }
 
 impl Activation {
-    fn code(self) -> u32 {
-        match self {
-            Activation::None => 0,
-            Activation::Relu6 => 1,
+    /// The parameter words: whether to clamp, then the bounds.
+    fn words(self) -> [u32; 3] {
+        let (on, lo, hi) = match self {
+            Activation::None => (0, f32::MIN, f32::MAX),
+            Activation::Relu6 => (1, 0.0, 6.0),
+            Activation::Clamp(lo, hi) => (1, lo.max(f32::MIN), hi.min(f32::MAX)),
+        };
+        [on, lo.to_bits(), hi.to_bits()]
+    }
+
+    /// This activation followed by a clamp to [lo, hi] (a `Max` or `Min` after it).
+    pub fn then_clamp(self, lo: f32, hi: f32) -> Self {
+        let (a, b) = match self {
+            Activation::None => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+            Activation::Clamp(a, b) => (a, b),
+        };
+        // clamp(clamp(x, a, b), lo, hi) is one clamp while the ranges overlap; if they do
+        // not, every output is the nearer bound, which the narrowed range also gives.
+        let lo2 = a.max(lo).min(hi);
+        let hi2 = b.min(hi).max(lo2);
+        if (lo2, hi2) == (0.0, 6.0) {
+            Activation::Relu6
+        } else {
+            Activation::Clamp(lo2, hi2)
         }
     }
+}
+
+/// How a convolution pads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// TensorFlow SAME (ONNX `SAME_UPPER`): the output is ceil(input / stride).
+    #[default]
+    Same,
+    /// Fixed rows and columns of zeros on each side (ONNX `pads`; VALID is all zeros).
+    Explicit { top: usize, left: usize, bottom: usize, right: usize },
 }
 
 /// TensorFlow SAME padding (ONNX `auto_pad = SAME_UPPER`) along one axis:
@@ -46,7 +80,7 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize
 }
 
 /// Shape of one 2-D convolution over a single image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conv2dSpec {
     pub in_channels: usize,
     pub in_height: usize,
@@ -58,24 +92,38 @@ pub struct Conv2dSpec {
     pub stride: (usize, usize),
     /// 1 for a regular convolution, `in_channels` for a depthwise one.
     pub groups: usize,
+    pub pad: Padding,
     pub activation: Activation,
 }
 
 impl Conv2dSpec {
     pub fn out_height(&self) -> usize {
-        same_padding(self.in_height, self.kernel.0, self.stride.0).0
+        match self.pad {
+            Padding::Same => same_padding(self.in_height, self.kernel.0, self.stride.0).0,
+            Padding::Explicit { top, bottom, .. } => {
+                (self.in_height + top + bottom).saturating_sub(self.kernel.0) / self.stride.0.max(1) + 1
+            }
+        }
     }
 
     pub fn out_width(&self) -> usize {
-        same_padding(self.in_width, self.kernel.1, self.stride.1).0
+        match self.pad {
+            Padding::Same => same_padding(self.in_width, self.kernel.1, self.stride.1).0,
+            Padding::Explicit { left, right, .. } => {
+                (self.in_width + left + right).saturating_sub(self.kernel.1) / self.stride.1.max(1) + 1
+            }
+        }
     }
 
     /// Padding before the first row and column: (top, left).
     pub fn padding(&self) -> (usize, usize) {
-        (
-            same_padding(self.in_height, self.kernel.0, self.stride.0).1,
-            same_padding(self.in_width, self.kernel.1, self.stride.1).1,
-        )
+        match self.pad {
+            Padding::Same => (
+                same_padding(self.in_height, self.kernel.0, self.stride.0).1,
+                same_padding(self.in_width, self.kernel.1, self.stride.1).1,
+            ),
+            Padding::Explicit { top, left, .. } => (top, left),
+        }
     }
 
     pub fn input_len(&self) -> usize {
@@ -96,6 +144,11 @@ impl Conv2dSpec {
         if dims.contains(&0) || self.stride.0 == 0 || self.stride.1 == 0 || self.groups == 0 {
             return Err(GpuError::shape("conv2d", format!("sizes, strides and groups must be positive: {self:?}")));
         }
+        if let Padding::Explicit { top, left, bottom, right } = self.pad {
+            if self.in_height + top + bottom < self.kernel.0 || self.in_width + left + right < self.kernel.1 {
+                return Err(GpuError::shape("conv2d", format!("the kernel is larger than the padded input: {self:?}")));
+            }
+        }
         if !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return Err(GpuError::shape(
                 "conv2d",
@@ -111,7 +164,7 @@ impl Conv2dSpec {
 
 /// Shape of a matrix product C (m x n) = A (m x k) * B (k x n), row-major, with an
 /// optional bias per row of C.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatmulSpec {
     pub m: usize,
     pub k: usize,
@@ -191,6 +244,12 @@ impl ConvOps {
         spec: &Conv2dSpec,
         buffers: OpBuffers<'_>,
     ) -> Result<(), GpuError> {
+        self.prepare_conv2d(ctx, spec, buffers)?.encode(encoder);
+        Ok(())
+    }
+
+    /// A convolution on device buffers made ready to record, as [`Self::encode_conv2d`].
+    pub fn prepare_conv2d(&self, ctx: &GpuContext, spec: &Conv2dSpec, buffers: OpBuffers<'_>) -> Result<Dispatch, GpuError> {
         const OP: &str = "conv2d";
         spec.validate()?;
         check_size(OP, "input", buffers.input, spec.input_len())?;
@@ -200,6 +259,7 @@ impl ConvOps {
             check_size(OP, "bias", bias, spec.out_channels)?;
         }
         let (pad_top, pad_left) = spec.padding();
+        let act = spec.activation.words();
         let words = [
             to_u32(OP, "input channels", spec.in_channels)?,
             to_u32(OP, "input height", spec.in_height)?,
@@ -214,8 +274,11 @@ impl ConvOps {
             to_u32(OP, "top padding", pad_top)?,
             to_u32(OP, "left padding", pad_left)?,
             to_u32(OP, "groups", spec.groups)?,
-            spec.activation.code(),
             buffers.bias.is_some() as u32,
+            act[0],
+            act[1],
+            act[2],
+            0,
             0,
         ];
         to_u32(OP, "output size", spec.output_len())?;
@@ -227,8 +290,7 @@ impl ConvOps {
             &[(0, buffers.input), (1, buffers.weight), (2, bias), (3, buffers.output), (4, &params)],
         );
         let (x, y) = linear_groups(ctx, OP, spec.output_len().div_ceil(CONV_GROUP))?;
-        dispatch(encoder, &self.conv_pipeline, &group, (x, y, 1));
-        Ok(())
+        Ok(Dispatch::new(&self.conv_pipeline, group, (x, y, 1)))
     }
 
     /// Convolves one CHW image: uploads, runs and reads back the CHW output.
@@ -271,6 +333,12 @@ impl ConvOps {
         spec: &MatmulSpec,
         buffers: OpBuffers<'_>,
     ) -> Result<(), GpuError> {
+        self.prepare_matmul(ctx, spec, buffers)?.encode(encoder);
+        Ok(())
+    }
+
+    /// A matrix product on device buffers made ready to record, as [`Self::encode_matmul`].
+    pub fn prepare_matmul(&self, ctx: &GpuContext, spec: &MatmulSpec, buffers: OpBuffers<'_>) -> Result<Dispatch, GpuError> {
         const OP: &str = "matmul";
         if spec.m == 0 || spec.k == 0 || spec.n == 0 {
             return Err(GpuError::shape(OP, format!("empty matrix product {spec:?}")));
@@ -285,15 +353,16 @@ impl ConvOps {
         to_u32(OP, "B size", spec.k * spec.n)?;
         to_u32(OP, "C size", spec.m * spec.n)?;
         let col_tiles = spec.n.div_ceil(TILE);
+        let act = spec.activation.words();
         let words = [
             to_u32(OP, "rows", spec.m)?,
             to_u32(OP, "columns", spec.n)?,
             to_u32(OP, "inner size", spec.k)?,
-            spec.activation.code(),
             buffers.bias.is_some() as u32,
             to_u32(OP, "column tiles", col_tiles)?,
-            0,
-            0,
+            act[0],
+            act[1],
+            act[2],
         ];
         let params = ctx.uniform("matmul params", &words);
         let bias = buffers.bias.unwrap_or(&self.no_bias);
@@ -303,8 +372,7 @@ impl ConvOps {
             &[(10, buffers.input), (11, buffers.weight), (12, bias), (13, buffers.output), (14, &params)],
         );
         let (x, y) = linear_groups(ctx, OP, spec.m.div_ceil(TILE) * col_tiles)?;
-        dispatch(encoder, &self.matmul_pipeline, &group, (x, y, 1));
-        Ok(())
+        Ok(Dispatch::new(&self.matmul_pipeline, group, (x, y, 1)))
     }
 
     /// C = A * B (+ bias per row), all row-major; returns C (m x n).
@@ -373,6 +441,19 @@ impl ConvOps {
         output: &wgpu::Buffer,
         len: usize,
     ) -> Result<(), GpuError> {
+        self.prepare_residual_add(ctx, a, b, output, len)?.encode(encoder);
+        Ok(())
+    }
+
+    /// `output = a + b` made ready to record, as [`Self::encode_residual_add`].
+    pub fn prepare_residual_add(
+        &self,
+        ctx: &GpuContext,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Dispatch, GpuError> {
         const OP: &str = "residual_add";
         check_size(OP, "a", a, len)?;
         check_size(OP, "b", b, len)?;
@@ -380,8 +461,7 @@ impl ConvOps {
         let params = ctx.uniform("add params", &[to_u32(OP, "length", len)?]);
         let group = bind_group(&ctx.device, &self.add_layout, &[(20, a), (21, b), (22, output), (23, &params)]);
         let (x, y) = linear_groups(ctx, OP, len.div_ceil(ADD_GROUP))?;
-        dispatch(encoder, &self.add_pipeline, &group, (x, y, 1));
-        Ok(())
+        Ok(Dispatch::new(&self.add_pipeline, group, (x, y, 1)))
     }
 
     /// Elementwise `a + b`.

@@ -8,12 +8,10 @@
 // Large dispatches are folded into a 2-D grid of workgroups (at most 65535 per
 // dimension); the linear workgroup index is wid.y * num_workgroups.x + wid.x.
 
-const ACT_NONE: u32 = 0u;
-const ACT_RELU6: u32 = 1u;
-
-fn activate(v: f32, activation: u32) -> f32 {
-    if activation == ACT_RELU6 {
-        return clamp(v, 0.0, 6.0);
+// The fused activation is a clamp (ReLU, ReLU6, Clip) when `on` is set.
+fn activate(v: f32, on: u32, lo: f32, hi: f32) -> f32 {
+    if on != 0u {
+        return clamp(v, lo, hi);
     }
     return v;
 }
@@ -36,9 +34,12 @@ struct ConvParams {
     pad_top: u32,
     pad_left: u32,
     groups: u32,
-    activation: u32,
     has_bias: u32,
-    _pad: u32,
+    act_on: u32,
+    act_lo: f32,
+    act_hi: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> conv_input: array<f32>;
@@ -94,7 +95,7 @@ fn conv2d(
     if conv_params.has_bias != 0u {
         sum += conv_bias[oc];
     }
-    conv_output[index] = activate(sum, conv_params.activation);
+    conv_output[index] = activate(sum, conv_params.act_on, conv_params.act_lo, conv_params.act_hi);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -107,12 +108,12 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    activation: u32,
     has_bias: u32,
     // Column tiles of C, to unfold the 2-D dispatch grid.
     col_tiles: u32,
-    _pad0: u32,
-    _pad1: u32,
+    act_on: u32,
+    act_lo: f32,
+    act_hi: f32,
 }
 
 @group(0) @binding(10) var<storage, read> mat_a: array<f32>;
@@ -169,7 +170,7 @@ fn matmul(
         if mat_params.has_bias != 0u {
             sum += mat_bias[row];
         }
-        mat_c[row * mat_params.n + col] = activate(sum, mat_params.activation);
+        mat_c[row * mat_params.n + col] = activate(sum, mat_params.act_on, mat_params.act_lo, mat_params.act_hi);
     }
 }
 

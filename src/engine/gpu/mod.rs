@@ -22,6 +22,7 @@
 
 pub mod conv;
 pub mod embed;
+pub mod network;
 pub mod postprocess;
 pub mod score;
 
@@ -33,8 +34,9 @@ use std::task::{Context, Poll, Waker};
 use thiserror::Error;
 use wgpu::util::DeviceExt;
 
-pub use conv::{same_padding, Activation, Conv2dSpec, ConvOps, MatmulSpec, OpBuffers};
+pub use conv::{same_padding, Activation, Conv2dSpec, ConvOps, MatmulSpec, OpBuffers, Padding};
 pub use embed::{EmbedOp, GpuFeatureMap, GpuPatchGrid};
+pub use network::{GpuNetwork, Plan};
 pub use postprocess::{turbo_table, GpuAnomalyMap, MapBuffers, MapSpec, PostprocessOp};
 pub use score::{GpuPadimModel, GpuPatchCoreModel, ScoreOps, MAX_PADIM_DIMS};
 
@@ -58,6 +60,8 @@ pub enum GpuError {
     TooLarge { op: &'static str, what: String, needed: u64, limit: u64 },
     #[error("GPU op {op} failed on the device: {reason}. Switch to the CPU backend if this persists")]
     Execution { op: &'static str, reason: String },
+    #[error("the GPU backend cannot run {what} (node {node} of the model); the CPU backend runs this model")]
+    Unsupported { node: String, what: String },
 }
 
 impl GpuError {
@@ -406,6 +410,34 @@ pub(crate) fn dispatch(
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, bind_group, &[]);
     pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+}
+
+/// A dispatch whose pipeline, bound buffers and parameters were all made in advance, so
+/// recording it again each frame allocates nothing on the device.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
+impl Dispatch {
+    pub(crate) fn new(pipeline: &wgpu::ComputePipeline, bind_group: wgpu::BindGroup, groups: (u32, u32, u32)) -> Self {
+        Dispatch { pipeline: pipeline.clone(), bind_group, groups }
+    }
+
+    /// Records this dispatch into an open compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
+    }
+
+    /// Records this dispatch in a compute pass of its own.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        self.record(&mut pass);
+    }
 }
 
 /// Folds `groups` workgroups into an (x, y) grid that respects the per-dimension limit;
