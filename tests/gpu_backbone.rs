@@ -144,3 +144,67 @@ fn an_op_the_gpu_lacks_is_named_so_the_cpu_path_takes_over() {
     // The same model without the odd node plans fine: the refusal is about that node.
     assert!(plan(&manifest, &onnx, 32, &["feat_s8", "feat_s16"]).is_ok());
 }
+
+// ---------------------------------------------------------------------------------------
+// The whole frame: photo -> verdict and heatmap on the GPU, against the CPU path
+
+#[test]
+fn whole_inspections_on_the_gpu_match_the_cpu_path() {
+    use damagelens::engine::gpu::GpuInspector;
+    use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+
+    let (manifest, onnx) = common::backbone();
+    let cpu = Inspector::new(manifest, &onnx).unwrap();
+    let g = gpu();
+    let mut gpu = pollster::block_on(GpuInspector::new(g.ctx.clone(), &cpu, &onnx)).unwrap_or_else(|e| panic!("{e}"));
+    let good = common::elpv_mono("0.0");
+    let cracked = common::elpv_mono("1.0");
+    let mut ensemble = TrainSettings::ensemble();
+    ensemble.even_brightness = true;
+    for (name, settings) in [("PaDiM", TrainSettings::padim()), ("PatchCore", TrainSettings::patchcore()), ("ensemble", ensemble)] {
+        let mut trainer = Trainer::new(&cpu, &settings).unwrap();
+        for file in &good[..12] {
+            trainer.add(file, &common::read(file)).unwrap();
+        }
+        let profile = trainer.finish(name).unwrap();
+        pollster::block_on(gpu.load_profile(&profile)).unwrap();
+        for file in good[20..22].iter().chain(&cracked[..2]) {
+            let bytes = common::read(file);
+            let (want, _) = cpu.inspect_timed(&profile, file, &bytes).unwrap();
+            let (got, times) = pollster::block_on(gpu.inspect(&profile, file, &bytes)).unwrap_or_else(|e| panic!("{name} {file}: {e}"));
+            let off = (got.score - want.score).abs() / want.score.abs();
+            eprintln!("{name} {file}: CPU {} GPU {} ({off:.1e} off); {times:?}", want.score, got.score);
+            assert!(off <= 0.01, "{name} {file}: image score {} on the GPU, {} on the CPU", got.score, want.score);
+            assert_eq!(got.damaged, want.damaged, "{name} {file}: the verdicts differ");
+            assert_eq!((got.image_width, got.image_height), (want.image_width, want.image_height));
+            // The heatmaps look the same: every channel within a few steps of 255.
+            let worst = got.heatmap.iter().zip(&want.heatmap).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+            assert!(worst <= 3, "{name} {file}: a heatmap channel is {worst} off");
+            assert!(times.backbone > 0.0 && times.scoring > 0.0 && times.postprocess > 0.0 && times.readback > 0.0, "{times:?}");
+        }
+    }
+}
+
+#[test]
+fn a_profile_not_on_the_gpu_is_refused_not_scored_with_stale_models() {
+    use damagelens::engine::gpu::{GpuInspector, InspectError};
+    use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+
+    let (manifest, onnx) = common::backbone();
+    let cpu = Inspector::new(manifest, &onnx).unwrap();
+    let mut gpu = pollster::block_on(GpuInspector::new(gpu().ctx.clone(), &cpu, &onnx)).unwrap();
+    let good = common::elpv_mono("0.0");
+    let mut trainer = Trainer::new(&cpu, &TrainSettings::padim()).unwrap();
+    for file in &good[..10] {
+        trainer.add(file, &common::read(file)).unwrap();
+    }
+    let profile = trainer.finish("solar cell").unwrap();
+    pollster::block_on(gpu.load_profile(&profile)).unwrap();
+    // A bad photo is the photo's fault, on either backend: no fallback would help.
+    let err = pollster::block_on(gpu.inspect(&profile, "notes.jpg", b"not a photo")).err().expect("refused");
+    assert!(matches!(err, InspectError::Input(_)) && err.to_string().contains("notes.jpg"), "{err}");
+    // Another profile whose models were never uploaded.
+    let other = damagelens::engine::profile::Profile { name: "another product".into(), ..profile };
+    let err = pollster::block_on(gpu.inspect(&other, &good[11], &common::read(&good[11]))).err().expect("refused");
+    assert!(matches!(err, InspectError::Gpu(_)) && err.to_string().contains("another product"), "{err}");
+}

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::backbone::{Backbone, FeatureMap};
+use super::clock::{StageTimes, Stopwatch};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::image_ops::{decode_rgb, Preprocess};
 use super::manifest::BackboneManifest;
@@ -165,47 +166,90 @@ impl Inspector {
 
     /// The raw anomaly map of one image under `profile`, plus the photo's size.
     pub fn anomaly_map(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
-        if profile.backbone.sha256 != self.manifest.onnx_sha256 {
-            return Err(EngineError::Training(format!(
-                "profile {} was trained with backbone {} {}, this app runs {}; train it again",
-                profile.name,
-                profile.backbone.name,
-                short(&profile.backbone.sha256),
-                short(&self.manifest.onnx_sha256)
-            )));
+        let mut times = StageTimes::default();
+        self.timed_map(profile, file, bytes, &mut times)
+    }
+
+    fn timed_map(&self, profile: &Profile, file: &str, bytes: &[u8], times: &mut StageTimes) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
+        check_profile(&self.manifest, self.preprocess.size, profile)?;
+        let mut clock = Stopwatch::start();
+        let rgb = decode_rgb(file, bytes)?;
+        let dims = rgb.dimensions();
+        let tensor = self.preprocess.tensor(&rgb, profile.even_brightness);
+        times.preprocess = clock.lap();
+        let maps = self.backbone.run(tensor)?;
+        times.backbone = clock.lap();
+        let mut members = Vec::with_capacity(profile.detectors.len());
+        for d in &profile.detectors {
+            let grid = d.embedder.embed(&maps)?;
+            members.push((d.model.score(&grid)?, grid.height, grid.width, d.scale));
         }
-        if profile.backbone.input_size != self.preprocess.size {
-            return Err(EngineError::Training(format!(
-                "profile {} works on {} px photos, the engine was started for {} px",
-                profile.name, profile.backbone.input_size, self.preprocess.size
-            )));
-        }
-        let (maps, dims) = self.feature_maps(file, bytes, profile.even_brightness)?;
-        let mut maps_of_detectors = profile.detectors.iter().map(|d| Ok((self.map_of(&d.model, &d.embedder.embed(&maps)?)?, d.scale)));
-        Ok((combine(&mut maps_of_detectors)?, dims))
+        times.scoring = clock.lap();
+        let size = self.preprocess.size as usize;
+        let mut maps_of_detectors =
+            members.into_iter().map(|(scores, h, w, scale)| Ok((AnomalyMap::from_patch_scores(&scores, h, w, size, blur_sigma(size as u32)), scale)));
+        let map = combine(&mut maps_of_detectors)?;
+        times.postprocess = clock.lap();
+        Ok((map, dims))
     }
 
     pub fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
-        let (map, (w, h)) = self.anomaly_map(profile, file, bytes)?;
+        Ok(self.inspect_timed(profile, file, bytes)?.0)
+    }
+
+    /// [`Self::inspect`], with the time each stage took.
+    pub fn inspect_timed(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), EngineError> {
+        let mut times = StageTimes::default();
+        let (map, dims) = self.timed_map(profile, file, bytes, &mut times)?;
+        let mut clock = Stopwatch::start();
+        let inspection = Inspection::new(map, &profile.calibration, None, dims);
+        times.postprocess += clock.lap();
+        Ok((inspection, times))
+    }
+}
+
+/// Fails unless `profile` was trained on this backbone at this input size.
+pub(crate) fn check_profile(manifest: &BackboneManifest, size: u32, profile: &Profile) -> Result<(), EngineError> {
+    if profile.backbone.sha256 != manifest.onnx_sha256 {
+        return Err(EngineError::Training(format!(
+            "profile {} was trained with backbone {} {}, this app runs {}; train it again",
+            profile.name,
+            profile.backbone.name,
+            short(&profile.backbone.sha256),
+            short(&manifest.onnx_sha256)
+        )));
+    }
+    if profile.backbone.input_size != size {
+        return Err(EngineError::Training(format!(
+            "profile {} works on {} px photos, the engine was started for {size} px",
+            profile.name, profile.backbone.input_size
+        )));
+    }
+    Ok(())
+}
+
+impl Inspection {
+    /// The verdict, heatmap and outline of a raw map under `calibration`; `heatmap` is
+    /// taken as given when the GPU already coloured it.
+    pub fn new(map: AnomalyMap, calibration: &Calibration, heatmap: Option<Vec<u8>>, (width, height): (u32, u32)) -> Self {
         let score = map.max();
-        let cal = &profile.calibration;
-        let normalised: Vec<f32> = map.values.iter().map(|v| cal.normalise(*v)).collect();
-        Ok(Inspection {
+        let normalised: Vec<f32> = map.values.iter().map(|v| calibration.normalise(*v)).collect();
+        Inspection {
             score,
-            normalised_score: cal.normalise(score),
-            damaged: cal.is_damaged(score),
-            heatmap: heatmap_rgba(&normalised),
+            normalised_score: calibration.normalise(score),
+            damaged: calibration.is_damaged(score),
+            heatmap: heatmap.unwrap_or_else(|| heatmap_rgba(&normalised)),
             outline: region_outline(&normalised, map.size),
             map,
-            image_width: w,
-            image_height: h,
-        })
+            image_width: width,
+            image_height: height,
+        }
     }
 }
 
 /// One detector's map as it is; several detectors' maps put on their common scale and
 /// averaged pixel by pixel, so the ensemble's map still shows where the damage is.
-fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScale), EngineError>>) -> Result<AnomalyMap, EngineError> {
+pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScale), EngineError>>) -> Result<AnomalyMap, EngineError> {
     let mut members: Vec<(AnomalyMap, MapScale)> = maps.collect::<Result<_, _>>()?;
     if members.len() <= 1 {
         return members.pop().map(|(map, _)| map).ok_or(EngineError::NotTrained);

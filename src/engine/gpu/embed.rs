@@ -96,6 +96,11 @@ impl EmbedOp {
         Ok(op)
     }
 
+    /// The convolution kernels the projection uses; the backbone shares them.
+    pub fn conv(&self) -> &ConvOps {
+        &self.conv
+    }
+
     /// Records the embedding of device feature maps; returns the grid it will fill.
     /// Run it inside an error scope.
     pub fn encode_embed(

@@ -22,6 +22,7 @@
 
 pub mod conv;
 pub mod embed;
+pub mod inspector;
 pub mod network;
 pub mod postprocess;
 pub mod score;
@@ -36,8 +37,9 @@ use wgpu::util::DeviceExt;
 
 pub use conv::{same_padding, Activation, Conv2dSpec, ConvOps, MatmulSpec, OpBuffers, Padding};
 pub use embed::{EmbedOp, GpuFeatureMap, GpuPatchGrid};
+pub use inspector::{GpuInspector, InspectError};
 pub use network::{GpuNetwork, Plan};
-pub use postprocess::{turbo_table, GpuAnomalyMap, MapBuffers, MapSpec, PostprocessOp};
+pub use postprocess::{turbo_table, GpuAnomalyMap, MapBuffers, MapMember, MapSpec, PostprocessOp};
 pub use score::{GpuPadimModel, GpuPatchCoreModel, ScoreOps, MAX_PADIM_DIMS};
 
 /// What went wrong on the GPU path; each message says what to do about it.
@@ -203,10 +205,10 @@ impl GpuContext {
         self.queue.submit([encoder.finish()]);
         scope.finish(op).await?;
 
-        let signals: Vec<MapSignal> = staging
+        let signals: Vec<Signal<Result<(), wgpu::BufferAsyncError>>> = staging
             .iter()
             .map(|(buffer, _)| {
-                let signal = MapSignal::default();
+                let signal = Signal::default();
                 let notify = signal.clone();
                 buffer.map_async(wgpu::MapMode::Read, .., move |result| notify.complete(result));
                 signal
@@ -243,6 +245,19 @@ impl GpuContext {
     ) -> Result<Vec<T>, GpuError> {
         let mut results = self.submit_and_read(op, encoder, &[(buffer, len)], scope).await?;
         Ok(results.pop().unwrap_or_default())
+    }
+
+    /// Waits until the device has finished everything submitted so far.
+    pub async fn work_done(&self) -> Result<(), GpuError> {
+        let signal = Signal::default();
+        let notify = signal.clone();
+        self.queue.on_submitted_work_done(move || notify.complete(()));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Execution { op: "work done", reason: format!("waiting for the device: {e}") })?;
+        signal.await;
+        Ok(())
     }
 
     pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
@@ -286,21 +301,31 @@ impl ErrorScope {
     }
 }
 
-/// A one-shot future completed by `map_async`'s callback. On the web the callback comes
-/// from the browser's event loop, so the readback must await it rather than block.
-#[derive(Clone, Default)]
-struct MapSignal {
-    state: Arc<Mutex<MapState>>,
+/// A one-shot future completed by a wgpu callback (`map_async`, work done). On the web
+/// the callback comes from the browser's event loop, so it must be awaited, not blocked on.
+struct Signal<T> {
+    state: Arc<Mutex<SignalState<T>>>,
 }
 
-#[derive(Default)]
-struct MapState {
-    result: Option<Result<(), wgpu::BufferAsyncError>>,
+impl<T> Clone for Signal<T> {
+    fn clone(&self) -> Self {
+        Signal { state: self.state.clone() }
+    }
+}
+
+impl<T> Default for Signal<T> {
+    fn default() -> Self {
+        Signal { state: Arc::new(Mutex::new(SignalState { result: None, waker: None })) }
+    }
+}
+
+struct SignalState<T> {
+    result: Option<T>,
     waker: Option<Waker>,
 }
 
-impl MapSignal {
-    fn complete(&self, result: Result<(), wgpu::BufferAsyncError>) {
+impl<T> Signal<T> {
+    fn complete(&self, result: T) {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.result = Some(result);
         if let Some(waker) = state.waker.take() {
@@ -309,8 +334,8 @@ impl MapSignal {
     }
 }
 
-impl Future for MapSignal {
-    type Output = Result<(), wgpu::BufferAsyncError>;
+impl<T> Future for Signal<T> {
+    type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

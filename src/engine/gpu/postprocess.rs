@@ -13,6 +13,7 @@ use super::{
     ErrorScope, GpuContext, GpuError,
 };
 use crate::engine::postprocess::Calibration;
+use crate::engine::profile::MapScale;
 
 const SOURCE: &str = include_str!("postprocess.wgsl");
 const GROUP: usize = 64;
@@ -38,6 +39,16 @@ pub struct GpuAnomalyMap {
     pub size: usize,
     pub values: Vec<f32>,
     pub rgba: Vec<u8>,
+}
+
+/// One detector's patch scores on the device, and the scale that puts its map on the
+/// ensemble's common scale (ignored for a lone detector).
+#[derive(Debug, Clone, Copy)]
+pub struct MapMember<'a> {
+    pub grid_height: usize,
+    pub grid_width: usize,
+    pub scores: &'a wgpu::Buffer,
+    pub scale: MapScale,
 }
 
 /// Device buffers of one map: raw values (f32) and packed RGBA (one u32 per pixel,
@@ -122,35 +133,65 @@ impl PostprocessOp {
         calibration: &Calibration,
         scores: &wgpu::Buffer,
     ) -> Result<MapBuffers, GpuError> {
-        let (gh, gw, size) = (spec.grid_height, spec.grid_width, spec.size);
-        if gh == 0 || gw == 0 || size == 0 {
-            return Err(GpuError::shape(OP, format!("cannot make a {size} px map from a {gh}x{gw} grid")));
+        let member = MapMember { grid_height: spec.grid_height, grid_width: spec.grid_width, scores, scale: MapScale::IDENTITY };
+        self.encode_members(ctx, encoder, spec.size, spec.sigma, calibration, &[member])
+    }
+
+    /// Records one map made from several detectors' patch scores, each put on its common
+    /// scale and averaged, as the CPU's ensemble does; then blurred and coloured.
+    pub fn encode_members(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        size: usize,
+        sigma: f32,
+        calibration: &Calibration,
+        members: &[MapMember<'_>],
+    ) -> Result<MapBuffers, GpuError> {
+        if members.is_empty() || size == 0 {
+            return Err(GpuError::shape(OP, format!("cannot make a {size} px map from {} detectors", members.len())));
         }
-        if !spec.sigma.is_finite() {
-            return Err(GpuError::shape(OP, format!("blur sigma {} is not a number", spec.sigma)));
+        if !sigma.is_finite() {
+            return Err(GpuError::shape(OP, format!("blur sigma {sigma} is not a number")));
         }
-        check_size(OP, "patch scores", scores, gh * gw)?;
         let pixels = size * size;
         to_u32(OP, "map pixels", pixels)?;
-        let taps = if spec.sigma > 0.0 { gaussian_taps(spec.sigma) } else { Vec::new() };
+        let taps = if sigma > 0.0 { gaussian_taps(sigma) } else { Vec::new() };
         let span = (calibration.max - calibration.min).max(f32::EPSILON);
-        let words = [
-            to_u32(OP, "grid height", gh)?,
-            to_u32(OP, "grid width", gw)?,
-            to_u32(OP, "map size", size)?,
-            to_u32(OP, "blur radius", taps.len() / 2)?,
-            (gh as f32 / size as f32).to_bits(),
-            (gw as f32 / size as f32).to_bits(),
-            calibration.threshold.to_bits(),
-            span.to_bits(),
-        ];
-        let params = ctx.uniform("map params", &words);
         let groups = linear_groups(ctx, OP, pixels.div_ceil(GROUP))?;
         let groups = (groups.0, groups.1, 1);
-
         let values = ctx.output(OP, "anomaly map", pixels)?;
-        let group = bind_group(&ctx.device, &self.upsample_layout, &[(0, scores), (1, &values), (2, &params)]);
-        dispatch(encoder, &self.upsample_pipeline, &group, groups);
+        // A lone detector keeps its units; an ensemble averages (map - mean) / std.
+        let n = members.len() as f32;
+        let mut params = None;
+        for (i, m) in members.iter().enumerate() {
+            let (gh, gw) = (m.grid_height, m.grid_width);
+            if gh == 0 || gw == 0 {
+                return Err(GpuError::shape(OP, format!("cannot make a map from a {gh}x{gw} grid")));
+            }
+            check_size(OP, "patch scores", m.scores, gh * gw)?;
+            let (gain, offset) = if members.len() == 1 { (1.0, 0.0) } else { (1.0 / (m.scale.std * n), -m.scale.mean / (m.scale.std * n)) };
+            let words = [
+                to_u32(OP, "grid height", gh)?,
+                to_u32(OP, "grid width", gw)?,
+                to_u32(OP, "map size", size)?,
+                to_u32(OP, "blur radius", taps.len() / 2)?,
+                (gh as f32 / size as f32).to_bits(),
+                (gw as f32 / size as f32).to_bits(),
+                calibration.threshold.to_bits(),
+                span.to_bits(),
+                gain.to_bits(),
+                offset.to_bits(),
+                (i > 0) as u32,
+                0,
+            ];
+            let uniform = ctx.uniform("map params", &words);
+            let group = bind_group(&ctx.device, &self.upsample_layout, &[(0, m.scores), (1, &values), (2, &uniform)]);
+            dispatch(encoder, &self.upsample_pipeline, &group, groups);
+            params = Some(uniform);
+        }
+        // Blur and colour read only what all members share (size, radius, calibration).
+        let params = params.expect("at least one member");
 
         if !taps.is_empty() {
             let taps = ctx.storage(OP, "blur taps", &taps)?;

@@ -1,7 +1,10 @@
 // Post-processing family: patch scores -> anomaly map -> heatmap, as
 // src/engine/postprocess.rs does on the CPU.
 //
-// upsample: bilinear, half-pixel centres, clamped (the CPU's bilinear_into).
+// upsample: bilinear, half-pixel centres, clamped (the CPU's bilinear_into), times
+//   `gain` plus `offset`, added to what the map holds when `accumulate` is set: an
+//   ensemble's members are put on their common scale and summed this way. Blurring
+//   the sum equals summing the blurred members, as the blur is linear with unit gain.
 // blur_rows, blur_cols: the separable Gaussian, edges clamped; the normalised taps come
 //   from the host, computed by the CPU's own formula.
 // colorize: calibration (threshold -> 0.5, clamped to [0, 1]), then the turbo colour from
@@ -18,6 +21,10 @@ struct MapParams {
     scale_x: f32,
     threshold: f32,
     span: f32,
+    gain: f32,
+    offset: f32,
+    accumulate: u32,
+    _pad: u32,
 }
 
 const GROUP: u32 = 64u;
@@ -54,7 +61,11 @@ fn upsample(
     let w = mp.grid_width;
     let top = upsample_scores[y0 * w + x0] * (1.0 - wx) + upsample_scores[y0 * w + x1] * wx;
     let bottom = upsample_scores[y1 * w + x0] * (1.0 - wx) + upsample_scores[y1 * w + x1] * wx;
-    upsample_map[i] = top * (1.0 - wy) + bottom * wy;
+    var before = 0.0;
+    if mp.accumulate != 0u {
+        before = upsample_map[i];
+    }
+    upsample_map[i] = before + (top * (1.0 - wy) + bottom * wy) * mp.gain + mp.offset;
 }
 
 @group(0) @binding(10) var<storage, read> blur_src: array<f32>;
