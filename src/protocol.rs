@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::clock::StageTimes;
 use crate::engine::inspector::TrainSettings;
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::{short, AnomalyModel, ModelCost, Profile};
@@ -88,6 +89,41 @@ pub enum Request {
     SetCalibration { calibration: Calibration },
     /// A step of a dataset evaluation; each step gets exactly one `Reply::Eval`.
     Eval(EvalRequest),
+    /// Inspect on this backend from now on; answered with `Reply::Backend`.
+    SetBackend { backend: Backend },
+    /// Fault injection for tests: destroys the GPU device as a driver reset would, so
+    /// the next GPU inspection fails and the engine must fall back to the CPU.
+    LoseGpuDevice,
+}
+
+/// Where inspections run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// tract on the CPU (WebAssembly): always there; the reference.
+    Cpu,
+    /// WGSL compute shaders through the browser's WebGPU.
+    WebGpu,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Cpu => "CPU",
+            Backend::WebGpu => "WebGPU",
+        }
+    }
+}
+
+/// Which backend is active and whether WebGPU can be had here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendStatus {
+    pub active: Backend,
+    /// The GPU adapter, when WebGPU works here.
+    pub adapter: Option<String>,
+    /// Why WebGPU cannot be used, when it cannot (None while it is still being tried).
+    pub unavailable: Option<String>,
+    /// What just changed and why (a fallback), shown to the person once.
+    pub notice: Option<String>,
 }
 
 /// Where the profile under evaluation comes from.
@@ -174,6 +210,9 @@ pub struct InspectionReply {
     pub damaged: bool,
     pub threshold: f32,
     pub latency_ms: f64,
+    /// Where the time went, and on which backend.
+    pub stages: StageTimes,
+    pub backend: Backend,
     pub map_size: u32,
     /// map_size^2 RGBA pixels
     #[serde(with = "serde_bytes")]
@@ -185,8 +224,10 @@ pub struct InspectionReply {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    /// The backbone is loaded; `backend` names where it runs.
-    Ready { backend: String, model: String },
+    /// The backbone is loaded (on the CPU; `Backend` follows once WebGPU was tried).
+    Ready { model: String },
+    /// The active backend changed, or WebGPU turned out (un)available.
+    Backend(BackendStatus),
     Progress { done: usize, total: usize },
     /// A file was skipped; the batch goes on.
     Skipped { message: String },

@@ -1,12 +1,11 @@
 //! The engine behind a Web Worker, so training and scoring never freeze the page.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
+use futures::StreamExt;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+use crate::engine::gpu::{GpuContext, GpuInspector, InspectError};
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::postprocess::Calibration;
@@ -18,19 +17,58 @@ use crate::eval::report::{evaluate_sample, EvalItem, Timing};
 use crate::eval::session::EvalSession;
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
-    DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
+    Backend, BackendStatus, DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
 };
 use crate::web::fetch_bytes;
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
 
-#[derive(Default)]
 struct State {
     /// Loaded once and kept for the worker's whole life (it is leaked on purpose), so an
     /// evaluation's trainer can borrow it across messages.
     inspector: Option<&'static Inspector>,
     profile: Option<Profile>,
     evaluation: Option<Evaluation>,
+    gpu: Gpu,
+    backend: Backend,
+}
+
+/// The GPU backend, if this browser offers WebGPU.
+enum Gpu {
+    /// Not tried yet.
+    Unknown,
+    /// Working; `stale` until the active profile's models are uploaded.
+    Ready { inspector: Box<GpuInspector>, stale: bool },
+    /// Why it cannot be used (no WebGPU, no adapter, a failed kernel, a lost device).
+    Unavailable(String),
+}
+
+impl State {
+    /// Makes `profile` the active one; the GPU uploads it before its next inspection.
+    fn set_profile(&mut self, profile: Profile) {
+        self.profile = Some(profile);
+        if let Gpu::Ready { stale, .. } = &mut self.gpu {
+            *stale = true;
+        }
+    }
+
+    fn status(&self, notice: Option<String>) -> BackendStatus {
+        let (adapter, unavailable) = match &self.gpu {
+            Gpu::Unknown => (None, None),
+            Gpu::Ready { inspector, .. } => (Some(inspector.adapter_name()), None),
+            Gpu::Unavailable(why) => (None, Some(why.clone())),
+        };
+        BackendStatus { active: self.backend, adapter, unavailable, notice }
+    }
+
+    /// Gives up on the GPU after a failure: inspections go on on the CPU.
+    fn fall_back(&mut self, why: String) {
+        self.gpu = Gpu::Unavailable(why.clone());
+        self.backend = Backend::Cpu;
+        post(&Reply::Backend(self.status(Some(format!(
+            "The GPU stopped working, so inspection goes on on the CPU; nothing was lost. Reload the page to try the GPU again. (The GPU said: {why})"
+        )))));
+    }
 }
 
 /// A dataset evaluation under way, with the clock readings its timing needs.
@@ -57,11 +95,9 @@ fn post(reply: &Reply) {
     }
 }
 
-fn now_ms() -> f64 {
-    scope().performance().map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
-}
+use crate::engine::clock::now_ms;
 
-async fn load_inspector() -> Result<Inspector, String> {
+async fn load_inspector() -> Result<(Inspector, Vec<u8>), String> {
     let manifest_bytes = fetch_bytes(MANIFEST_URL).await?;
     let manifest = BackboneManifest::from_json(
         MANIFEST_URL,
@@ -69,7 +105,8 @@ async fn load_inspector() -> Result<Inspector, String> {
     )
     .map_err(|e| e.to_string())?;
     let onnx = fetch_bytes(&format!("./{}", manifest.file)).await?;
-    Inspector::new(manifest, &onnx).map_err(|e| e.to_string())
+    let inspector = Inspector::new(manifest, &onnx).map_err(|e| e.to_string())?;
+    Ok((inspector, onnx))
 }
 
 fn train(state: &mut State, name: String, choice: TrainChoice, files: Vec<UploadedFile>) -> Result<Reply, EngineError> {
@@ -85,7 +122,7 @@ fn train(state: &mut State, name: String, choice: TrainChoice, files: Vec<Upload
     let profile = trainer.finish(&name)?;
     let bytes = profile.to_bytes()?;
     let summary = ProfileSummary::of(&profile);
-    state.profile = Some(profile);
+    state.set_profile(profile);
     Ok(Reply::Trained { profile: summary, bytes })
 }
 
@@ -101,15 +138,41 @@ fn load(state: &mut State, file: &str, bytes: &[u8]) -> Result<Reply, EngineErro
         ));
     }
     let summary = ProfileSummary::of(&profile);
-    state.profile = Some(profile);
+    state.set_profile(profile);
     Ok(Reply::Loaded { profile: summary })
 }
 
-fn inspect(state: &State, file: UploadedFile, tag: u32) -> Result<Reply, EngineError> {
+/// Inspects on the active backend. A GPU failure (a lost device, a failed dispatch)
+/// switches to the CPU for good and inspects the same photo there.
+async fn inspect(state: &mut State, file: UploadedFile, tag: u32) -> Result<Reply, EngineError> {
     let inspector = state.inspector.ok_or(EngineError::NotTrained)?;
-    let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
     let started = now_ms();
-    let result = inspector.inspect(profile, &file.name, &file.bytes)?;
+    let mut on_gpu = None;
+    if state.backend == Backend::WebGpu {
+        let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
+        if let Gpu::Ready { inspector: gpu, stale } = &mut state.gpu {
+            let uploaded = if *stale { gpu.load_profile(profile).await } else { Ok(()) };
+            *stale = uploaded.is_err();
+            on_gpu = Some(match uploaded {
+                Ok(()) => gpu.inspect(profile, &file.name, &file.bytes).await,
+                Err(e) => Err(InspectError::Gpu(e)),
+            });
+        }
+    }
+    let (result, stages, backend) = match on_gpu {
+        Some(Ok((result, stages))) => (result, stages, Backend::WebGpu),
+        Some(Err(InspectError::Input(e))) => return Err(e),
+        Some(Err(InspectError::Gpu(e))) => {
+            state.fall_back(e.to_string());
+            let (result, stages) = inspector.inspect_timed(state.profile.as_ref().ok_or(EngineError::NotTrained)?, &file.name, &file.bytes)?;
+            (result, stages, Backend::Cpu)
+        }
+        None => {
+            let (result, stages) = inspector.inspect_timed(state.profile.as_ref().ok_or(EngineError::NotTrained)?, &file.name, &file.bytes)?;
+            (result, stages, Backend::Cpu)
+        }
+    };
+    let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
     Ok(Reply::Inspected {
         result: InspectionReply {
             tag,
@@ -119,11 +182,37 @@ fn inspect(state: &State, file: UploadedFile, tag: u32) -> Result<Reply, EngineE
             damaged: result.damaged,
             threshold: profile.calibration.threshold,
             latency_ms: now_ms() - started,
+            stages,
+            backend,
             map_size: result.map.size as u32,
             heatmap: result.heatmap,
             outline: result.outline,
         },
     })
+}
+
+/// Switches backends on request; WebGPU only where it works.
+fn set_backend(state: &mut State, backend: Backend) -> Reply {
+    let notice = match (&state.gpu, backend) {
+        (Gpu::Ready { .. }, _) | (_, Backend::Cpu) => {
+            state.backend = backend;
+            None
+        }
+        (Gpu::Unknown, Backend::WebGpu) => Some("WebGPU is still being tried; the CPU inspects until then".to_string()),
+        (Gpu::Unavailable(why), Backend::WebGpu) => Some(format!("WebGPU cannot be used here: {why}. Inspecting on the CPU")),
+    };
+    Reply::Backend(state.status(notice))
+}
+
+/// Opens the GPU backend if the browser offers WebGPU: kernels, the backbone's buffers
+/// and a warm-up run. Any failure leaves the CPU in charge, with the reason kept.
+async fn start_gpu(inspector: &Inspector, onnx: &[u8]) -> Result<GpuInspector, String> {
+    let gpu = js_sys::Reflect::get(&scope().navigator(), &"gpu".into()).map_err(|_| "the browser has no navigator.gpu".to_string())?;
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser does not offer WebGPU".into());
+    }
+    let ctx = GpuContext::request().await.map_err(|e| e.to_string())?;
+    GpuInspector::new(ctx, inspector, onnx).await.map_err(|e| e.to_string())
 }
 
 /// Scores the calibration photos once. Good photos: the ones training held out (every
@@ -260,52 +349,73 @@ fn evaluate(state: &mut State, request: EvalRequest) -> Result<EvalReply, Engine
     })
 }
 
-fn handle(state: &Rc<RefCell<State>>, event: MessageEvent) {
-    let request: Request = match serde_wasm_bindgen::from_value(event.data()) {
-        Ok(r) => r,
-        Err(e) => {
-            return post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}"), tag: None })
-        }
-    };
-    let mut state = state.borrow_mut();
+async fn handle(state: &mut State, request: Request) {
     let reply = match request {
-        Request::Train { name, choice, files } => train(&mut state, name, choice, files),
-        Request::Load { file, bytes } => load(&mut state, &file, &bytes),
+        Request::Train { name, choice, files } => train(state, name, choice, files),
+        Request::Load { file, bytes } => load(state, &file, &bytes),
         Request::Inspect { file, tag } => {
-            inspect(&state, file, tag).or_else(|e| Ok(Reply::Failed { message: e.to_string(), tag: Some(tag) }))
+            inspect(state, file, tag).await.or_else(|e| Ok(Reply::Failed { message: e.to_string(), tag: Some(tag) }))
         }
-        Request::Calibrate { good, damaged } => calibrate(&state, good, damaged),
-        Request::SetCalibration { calibration } => set_calibration(&mut state, calibration),
+        Request::Calibrate { good, damaged } => calibrate(state, good, damaged),
+        Request::SetCalibration { calibration } => set_calibration(state, calibration),
         Request::Eval(step) => {
-            let reply = evaluate(&mut state, step).unwrap_or_else(|e| {
+            let reply = evaluate(state, step).unwrap_or_else(|e| {
                 // The page stops at a failed step: free the maps the evaluation holds.
                 state.evaluation = None;
                 EvalReply::Failed { message: e.to_string() }
             });
             Ok(Reply::Eval(reply))
         }
+        Request::SetBackend { backend } => Ok(set_backend(state, backend)),
+        Request::LoseGpuDevice => {
+            if let Gpu::Ready { inspector, .. } = &state.gpu {
+                inspector.destroy_device();
+            }
+            return;
+        }
     };
     post(&reply.unwrap_or_else(|e| Reply::Failed { message: e.to_string(), tag: None }));
 }
 
-/// Entry point of the worker bundle: load the model, then serve requests in order.
+/// Entry point of the worker bundle: load the model, try the GPU, then serve requests
+/// one after another, in the order they came (a GPU inspection awaits the device, and
+/// nothing may overtake it).
 pub fn run() {
     console_error_panic_hook::set_once();
-    let state = Rc::new(RefCell::new(State::default()));
-    let handler_state = state.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event| handle(&handler_state, event));
+    let (requests, mut queue) = futures::channel::mpsc::unbounded::<Request>();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        match serde_wasm_bindgen::from_value(event.data()) {
+            Ok(request) => {
+                let _ = requests.unbounded_send(request);
+            }
+            Err(e) => post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}"), tag: None }),
+        }
+    });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     wasm_bindgen_futures::spawn_local(async move {
+        let mut state = State { inspector: None, profile: None, evaluation: None, gpu: Gpu::Unknown, backend: Backend::Cpu };
         match load_inspector().await {
-            Ok(inspector) => {
+            Ok((inspector, onnx)) => {
                 let model = format!("{} ({} px)", inspector.manifest().name, inspector.manifest().input.size);
-                state.borrow_mut().inspector = Some(Box::leak(Box::new(inspector)));
-                post(&Reply::Ready { backend: "CPU (tract)".into(), model });
+                let inspector: &'static Inspector = Box::leak(Box::new(inspector));
+                state.inspector = Some(inspector);
+                post(&Reply::Ready { model });
+                state.gpu = match start_gpu(inspector, &onnx).await {
+                    Ok(gpu) => {
+                        state.backend = Backend::WebGpu;
+                        Gpu::Ready { inspector: Box::new(gpu), stale: true }
+                    }
+                    Err(why) => Gpu::Unavailable(why),
+                };
+                post(&Reply::Backend(state.status(None)));
             }
             Err(message) => {
                 post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}"), tag: None })
             }
+        }
+        while let Some(request) = queue.next().await {
+            handle(&mut state, request).await;
         }
     });
 }

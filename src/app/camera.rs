@@ -142,7 +142,7 @@ async fn grab(video: &web_sys::HtmlVideoElement) -> Result<Vec<u8>, String> {
     let context: web_sys::CanvasRenderingContext2d =
         canvas.get_context("2d").map_err(|e| format!("{e:?}"))?.ok_or("no 2D canvas")?.unchecked_into();
     context.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, fw as f64, fh as f64).map_err(|e| format!("{e:?}"))?;
-    let (send, receive) = futures_channel::oneshot::channel::<Option<web_sys::Blob>>();
+    let (send, receive) = futures::channel::oneshot::channel::<Option<web_sys::Blob>>();
     let mut send = Some(send);
     let done = Closure::<dyn FnMut(Option<web_sys::Blob>)>::new(move |blob| {
         if let Some(send) = send.take() {

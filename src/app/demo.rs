@@ -73,7 +73,7 @@ thread_local! {
 /// Training takes the current product: if the person has chosen or imported another one
 /// meanwhile, the demo is left for them to train, rather than its photos training theirs.
 pub fn train_if_ready(state: AppState) {
-    if !state.backend.with_untracked(Option::is_some) || state.training.get_untracked() {
+    if !state.model.with_untracked(Option::is_some) || state.training.get_untracked() {
         return;
     }
     let Some(demo_id) = TRAIN_WHEN_READY.take() else { return };

@@ -52,7 +52,8 @@ impl Drop for EngineClient {
 
 /// Starts the engine; when it is ready it takes the current product's profile.
 pub fn start(state: AppState) {
-    state.backend.set(None);
+    state.model.set(None);
+    state.engine_backend.set(None);
     state.loaded.set(None);
     match EngineClient::spawn(state) {
         Ok(client) => state.engine.set_value(Some(client)),
@@ -73,8 +74,14 @@ pub fn cancel(state: AppState) {
 
 fn apply(state: AppState, reply: Reply) {
     match reply {
-        Reply::Ready { backend, model } => {
-            state.backend.set(Some(format!("{backend} · {model}")));
+        Reply::Backend(status) => {
+            if let Some(notice) = &status.notice {
+                state.report(notice.clone());
+            }
+            state.engine_backend.set(Some(status));
+        }
+        Reply::Ready { model } => {
+            state.model.set(Some(model));
             super::library::load_current(state);
             super::demo::train_if_ready(state);
         }

@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures_channel::oneshot;
+use futures::channel::oneshot;
 use leptos::prelude::*;
 use plotters::prelude::SeriesLabelPosition;
 use wasm_bindgen::JsCast;
@@ -424,7 +424,7 @@ pub fn EvaluatePanel() -> impl IntoView {
     let dragging = RwSignal::new(false);
     // Numbers the evaluations started here, so a cancelled one knows it is no longer shown.
     let runs = StoredValue::new(0u32);
-    let can_start = move || state.backend.with(Option::is_some) && !running.get() && !state.training.get();
+    let can_start = move || state.model.with(Option::is_some) && !running.get() && !state.training.get();
     let start = move |files: Vec<(String, web_sys::File)>| {
         let folder = match folder_of(files) {
             Ok(folder) => folder,
@@ -533,7 +533,7 @@ pub fn EvaluatePanel() -> impl IntoView {
                 <input id="eval-folder" type="file" multiple prop:webkitdirectory=true data-testid="eval-folder"
                     disabled=move || !can_start() on:change=move |ev| start(picked_folder(super::picked_files(&ev)))/>
             </div>
-            <Show when=move || state.backend.with(Option::is_none)>
+            <Show when=move || state.model.with(Option::is_none)>
                 <p class="hint">"Loading the model…"</p>
             </Show>
             {move || layout.get().map(|text| view! { <p class="hint" data-testid="eval-layout">{text}</p> })}

@@ -117,7 +117,9 @@ pub fn InspectPanel() -> impl IntoView {
                     <strong>{if r.damaged { "DAMAGED" } else { "OK" }}</strong>
                     <span>{format!("score {:.2} (threshold 0.50) · raw {:.1} / {:.1}", r.normalised_score, r.score, r.threshold)}</span>
                 </div>
-                <p class="hint">{r.file.clone()}" · "<span data-testid="latency-ms">{format!("{:.0}", r.latency_ms)}</span>" ms"</p>
+                <p class="hint">{r.file.clone()}" · "<span data-testid="latency-ms">{format!("{:.0}", r.latency_ms)}</span>" ms on "
+                    <span data-testid="inspected-on">{r.backend.label()}</span></p>
+                <StageTable reply=r.clone()/>
             })}
             <canvas node_ref=canvas data-testid="heatmap" class="overlay" width="0" height="0"
                 aria-label="The photo with the anomaly heatmap over it"></canvas>
@@ -223,4 +225,32 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
         .ok_or("no 2D canvas")?
         .dyn_into()
         .map_err(|_| "no 2D canvas".to_string())
+}
+
+/// Where one inspection's time went, stage by stage, in a details panel.
+#[component]
+fn StageTable(reply: InspectionReply) -> impl IntoView {
+    let t = reply.stages;
+    let rows = [
+        ("preprocess", "Decode and resize", t.preprocess),
+        ("backbone", "Backbone (CNN)", t.backbone),
+        ("scoring", "Patch scoring", t.scoring),
+        ("postprocess", "Map, heatmap and verdict", t.postprocess),
+        ("readback", "Reading back from the GPU", t.readback),
+    ];
+    view! {
+        <details class="stages" data-testid="stage-times" data-backend=reply.backend.label()>
+            <summary>{format!("Details: {} backend, {:.0} ms in the engine", reply.backend.label(), t.total())}</summary>
+            <table>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|(key, name, ms)| view! {
+                            <tr data-stage=key><th scope="row">{name}</th><td>{format!("{ms:.1} ms")}</td></tr>
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </details>
+    }
 }

@@ -87,7 +87,7 @@ pub async fn reload_photos(state: AppState) {
 /// Hands the current product's profile to the engine, once both are there.
 pub fn load_current(state: AppState) {
     let Some(product) = state.current.get_untracked().filter(|p| p.summary.is_some()) else { return };
-    if state.backend.with_untracked(Option::is_none) || state.loaded.get_untracked().as_deref() == Some(product.id.as_str()) {
+    if state.model.with_untracked(Option::is_none) || state.loaded.get_untracked().as_deref() == Some(product.id.as_str()) {
         return;
     }
     let Some(library) = state.library() else { return };
@@ -343,7 +343,7 @@ pub fn LibraryPanel() -> impl IntoView {
             }>"New product"</button>
             <label for="profile-import">"Import a profile file (.dlprofile)"</label>
             <input id="profile-import" type="file" accept=".dlprofile,application/octet-stream" data-testid="profile-import"
-                disabled=move || busy() || state.backend.with(Option::is_none) on:change=on_import/>
+                disabled=move || busy() || state.model.with(Option::is_none) on:change=on_import/>
         </section>
     }
 }

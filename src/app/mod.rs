@@ -1,6 +1,7 @@
 //! The page: library, train panel, inspect panel, errors. The engine runs in a worker;
 //! saved work lives in IndexedDB (store.rs).
 
+mod backend;
 mod calibrate;
 mod camera;
 mod demo;
@@ -19,7 +20,7 @@ use leptos::prelude::*;
 
 use crate::engine::image_ops::MAX_FILE_BYTES;
 use crate::eval::calibration::CalibrationScores;
-use crate::protocol::{InspectionReply, UploadedFile};
+use crate::protocol::{BackendStatus, InspectionReply, UploadedFile};
 
 pub use engine::EngineClient;
 pub use store::{Library, Photo, PhotoRole, Product};
@@ -46,8 +47,10 @@ pub struct Progress {
 /// Everything the panels share. Signals are Copy, so this is passed around by value.
 #[derive(Clone, Copy)]
 pub struct AppState {
-    /// Where the engine runs, once its model is loaded.
-    pub backend: RwSignal<Option<String>>,
+    /// The backbone the engine runs, once it is loaded (None while loading).
+    pub model: RwSignal<Option<String>>,
+    /// Where inspections run, and whether WebGPU can be had (None until the engine knows).
+    pub engine_backend: RwSignal<Option<BackendStatus>>,
     /// The product being taught and inspected; None while a new one is being named.
     pub current: RwSignal<Option<Product>>,
     /// The id of the product whose profile the engine holds.
@@ -113,7 +116,8 @@ impl AppState {
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState {
-        backend: RwSignal::new(None),
+        model: RwSignal::new(None),
+        engine_backend: RwSignal::new(None),
         current: RwSignal::new(None),
         loaded: RwSignal::new(None),
         products: RwSignal::new(Vec::new()),
@@ -142,9 +146,7 @@ pub fn App() -> impl IntoView {
         <header class="top">
             <h1>"DamageLens"</h1>
             <p class="tagline">"Visual damage inspection that never leaves this device."</p>
-            <span class="backend" data-testid="backend">
-                {move || state.backend.get().unwrap_or_else(|| "Loading model…".into())}
-            </span>
+            <backend::BackendChoice/>
             <offline::OfflineBadge status=offline/>
         </header>
         <ErrorBanner/>

@@ -89,7 +89,7 @@ pub fn TrainPanel() -> impl IntoView {
         });
     };
     let count = move || state.photos.with(Vec::len);
-    let can_train = move || state.backend.with(Option::is_some) && count() > 0 && !state.training.get();
+    let can_train = move || state.model.with(Option::is_some) && count() > 0 && !state.training.get();
     let title = move || match state.current.get() {
         Some(p) => format!("Teach {}: photos of good items", p.name),
         None => "Teach a new product: photos of good items".into(),

@@ -78,6 +78,12 @@ impl GpuInspector {
         self.ctx.adapter_name()
     }
 
+    /// Destroys the device, as a driver reset or a lost GPU would: every later call
+    /// fails with a [`GpuError`]. Tests use it to check the fallback to the CPU.
+    pub fn destroy_device(&self) {
+        self.ctx.device.destroy();
+    }
+
     /// Device memory held by the backbone (weights and activations), in bytes.
     pub fn backbone_bytes(&self) -> u64 {
         self.network.device_bytes
