@@ -91,6 +91,8 @@ pub enum Request {
     Eval(EvalRequest),
     /// Inspect on this backend from now on; answered with `Reply::Backend`.
     SetBackend { backend: Backend },
+    /// How much memory the engine holds; answered with `Reply::Stats` (benchmarks).
+    Stats,
     /// Fault injection for tests: destroys the GPU device as a driver reset would, so
     /// the next GPU inspection fails and the engine must fall back to the CPU.
     LoseGpuDevice,
@@ -228,6 +230,8 @@ pub enum Reply {
     Ready { model: String },
     /// The active backend changed, or WebGPU turned out (un)available.
     Backend(BackendStatus),
+    /// The engine's WebAssembly memory, in bytes: it only grows, so this is its peak.
+    Stats { wasm_memory_bytes: u64 },
     Progress { done: usize, total: usize },
     /// A file was skipped; the batch goes on.
     Skipped { message: String },

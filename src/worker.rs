@@ -191,6 +191,14 @@ async fn inspect(state: &mut State, file: UploadedFile, tag: u32) -> Result<Repl
     })
 }
 
+/// The size of this worker's WebAssembly memory.
+fn wasm_memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64)
+        .unwrap_or(0)
+}
+
 /// Switches backends on request; WebGPU only where it works.
 fn set_backend(state: &mut State, backend: Backend) -> Reply {
     let notice = match (&state.gpu, backend) {
@@ -367,6 +375,7 @@ async fn handle(state: &mut State, request: Request) {
             Ok(Reply::Eval(reply))
         }
         Request::SetBackend { backend } => Ok(set_backend(state, backend)),
+        Request::Stats => Ok(Reply::Stats { wasm_memory_bytes: wasm_memory_bytes() }),
         Request::LoseGpuDevice => {
             if let Gpu::Ready { inspector, .. } = &state.gpu {
                 inspector.destroy_device();

@@ -80,6 +80,8 @@ fn apply(state: AppState, reply: Reply) {
             }
             state.engine_backend.set(Some(status));
         }
+        // Only the benchmark asks for these.
+        Reply::Stats { .. } => {}
         Reply::Ready { model } => {
             state.model.set(Some(model));
             super::library::load_current(state);

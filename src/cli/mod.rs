@@ -1,5 +1,6 @@
 //! The native command-line tool: train, calibrate, inspect, eval.
 
+mod bench;
 mod eval;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ enum Command {
     },
     /// Evaluate on a dataset folder (MVTec AD, BTAD or plain layout): the twofold report.
     Eval(eval::EvalArgs),
+    /// Time the backbone and whole inspections on this machine; prints JSON.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,6 +147,7 @@ pub fn main() -> i32 {
             calibrate(&cli.backbone, &profile, &good, &damaged, masks.as_deref(), method, &out)
         }
         Command::Eval(args) => eval::run(&cli.backbone, &args),
+        Command::Bench(args) => bench::run(&cli.backbone, &args),
     };
     match result {
         Ok(()) => 0,

@@ -139,6 +139,14 @@ impl Inspector {
         self.preprocess.size
     }
 
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    pub fn backbone(&self) -> &Backbone {
+        &self.backbone
+    }
+
     pub fn manifest(&self) -> &BackboneManifest {
         &self.manifest
     }

@@ -72,20 +72,34 @@ test('the camera streams frames into verdicts, freezes and saves a frame', async
   }
 });
 
-test('a refused camera says what to do, and picked photos still work', async () => {
-  // No fake permission UI: headless Chromium refuses the request.
-  const browser = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);
+/// Starts the camera where it cannot work: the message says why and what to do, and a
+/// picked photo is still judged.
+async function cameraFailsButPhotosWork(flags, expected, shot) {
+  const browser = await launch(flags);
   try {
-    const { page } = await openApp(browser, server.url);
+    const { page, problems } = await openApp(browser, server.url);
     await demoReady(page);
     await page.getByTestId('camera-start').click();
     await page.getByTestId('error').filter({ hasText: 'Camera' }).waitFor({ timeout: 30_000 });
-    assert.match(await page.getByTestId('error').textContent(), /pick photos instead/);
+    const message = await page.getByTestId('error').textContent();
+    assert.match(message, expected);
+    assert.match(message, /pick photos instead/i);
     const cracked = elpvMono('1.0')[0];
     await page.getByTestId('inspect-files').setInputFiles({ name: basename(cracked), mimeType: 'image/png', buffer: readFileSync(cracked) });
     await page.getByTestId('verdict').waitFor({ timeout: 120_000 });
-    await screenshot(page, '51-camera-refused');
+    await screenshot(page, shot);
+    assert.deepEqual(problems, []);
   } finally {
     await browser.close();
   }
+}
+
+test('a refused camera says what to do, and picked photos still work', async () => {
+  // No fake permission UI: headless Chromium refuses the request.
+  await cameraFailsButPhotosWork(['--use-fake-device-for-media-stream', '--deny-permission-prompts'], /Camera/, '51-camera-refused');
+});
+
+test('a device with no camera at all says so, and picked photos still work', async () => {
+  // Permission granted, but no fake device: headless Chromium has no camera.
+  await cameraFailsButPhotosWork(['--use-fake-ui-for-media-stream'], /no camera/, '52-no-camera');
 });

@@ -17,11 +17,16 @@ const TYPES = {
   '.svg': 'image/svg+xml', '.onnx': 'application/octet-stream', '.webmanifest': 'application/manifest+json',
 };
 
-export async function serveDist() {
+/// Serves dist/ at the root, and each of `mounts` ({ '/prefix/': directory }) under its prefix.
+export async function serveDist(mounts = {}) {
   if (!existsSync(join(DIST, 'index.html'))) throw new Error(`${DIST}/index.html is missing: run \`trunk build\` (cargo xtask test does).`);
   const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    const file = join(DIST, path.endsWith('/') ? `${path}index.html` : path);
+    let path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    let root = DIST;
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (path.startsWith(prefix)) { root = dir; path = path.slice(prefix.length - 1); break; }
+    }
+    const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
     try {
       const body = await readFile(file);
       res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });

@@ -26,12 +26,13 @@ fn main() {
         Some("setup") => setup(),
         Some("dev") => setup().and_then(|_| dev()),
         Some("test") => setup().and_then(|_| test()),
+        Some("bench") => setup().and_then(|_| bench(args.get(1).map(String::as_str) == Some("--quick"))),
         Some("bench-quality") => setup().and_then(|_| bench_quality()),
         Some("bench-study") => setup().and_then(|_| bench_study()),
         Some("fuzz-profile") => fuzz_profile(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(5)),
         Some("finish-dist") => dist::finish_dist(),
         _ => {
-            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size\n  finish-dist  Trunk's post-build hook: start script out of index.html, icons, service worker");
+            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench [--quick]  speed and size against onnxruntime-web and onnxruntime on the same model and photos (bench/RESULTS.md; --quick: a few runs, into target/bench)\n  bench-quality  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures (bench/QUALITY.md)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size\n  finish-dist  Trunk's post-build hook: start script out of index.html, icons, service worker");
             exit(2);
         }
     };
@@ -364,7 +365,63 @@ fn test() -> Result {
     step("WebAssembly build (trunk build --release)");
     run_in("trunk", &["build"], None, &wasm_env())?;
     step("Browser tests: headless Chromium drives the built app");
-    run_in("npm", &["test"], Some(Path::new("tests/e2e")), &[])
+    run_in("npm", &["test"], Some(Path::new("tests/e2e")), &[])?;
+    bench_run(true)
+}
+
+/// Speed and size, measured in one run: the native engine against onnxruntime (Python),
+/// then, in headless Chromium, the app's engine against onnxruntime-web. `quick` takes a
+/// few runs (CI's smoke test) and writes to target/bench instead of bench/.
+fn bench(quick: bool) -> Result {
+    step("WebAssembly build (trunk build --release)");
+    run_in("trunk", &["build"], None, &wasm_env())?;
+    run("cargo", &["build", "--bin", "damagelens"])?;
+    bench_run(quick)
+}
+
+fn bench_run(quick: bool) -> Result {
+    step(if quick { "Benchmark, quick (a few runs)" } else { "Benchmark" });
+    let work = Path::new("target/bench");
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let runs = if quick { "3" } else { "30" };
+    let tensor = work.join("input.f32");
+    let images = std::fs::read_dir("tests/data/elpv/images")
+        .map_err(|e| format!("tests/data/elpv/images: {e}. Run `cargo xtask setup`."))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png"));
+    let mut images: Vec<PathBuf> = images.collect();
+    images.sort();
+    images.truncate(12);
+    let mut args = vec!["bench".to_string(), "--runs".into(), runs.into(), "--tensor-out".into(), tensor.display().to_string()];
+    args.extend(images.iter().map(|p| p.display().to_string()));
+    let native = capture("target/debug/damagelens", &args)?;
+    std::fs::write(work.join("native.json"), native).map_err(|e| format!("target/bench/native.json: {e}"))?;
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string("models/efficientnet_lite0.manifest.json").map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let size = manifest["input"]["size"].as_u64().unwrap_or(224).to_string();
+    let mut ort_args = vec!["bench/ort_native.py".to_string(), "models/efficientnet_lite0.onnx".into(), tensor.display().to_string(), size, runs.into()];
+    ort_args.extend(manifest["features"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str().map(String::from)));
+    let python = python_env()?;
+    let ort = capture(&python.display().to_string(), &ort_args)?;
+    std::fs::write(work.join("ort-native.json"), ort).map_err(|e| format!("target/bench/ort-native.json: {e}"))?;
+    let (md, png) = if quick { ("../../target/bench/RESULTS.md", "../../target/bench/latency.png") } else { ("../../bench/RESULTS.md", "../../bench/latency.png") };
+    let mut node = vec!["bench.mjs"];
+    if quick {
+        node.push("--quick");
+    }
+    node.extend(["../../target/bench/native.json", "../../target/bench/ort-native.json", md, png]);
+    run_in("node", &node, Some(Path::new("tests/e2e")), &[])?;
+    eprintln!("{}", std::fs::read_to_string(md.trim_start_matches("../../")).unwrap_or_default());
+    Ok(())
+}
+
+/// A command's stdout; its failure, with its stderr, is an error.
+fn capture(program: &str, args: &[String]) -> Result<String> {
+    let out = Command::new(program).args(args).output().map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{program} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The ELPV split of the quality benchmark: 200 good mono cells drawn with a seeded
