@@ -159,16 +159,20 @@ async fn inspect(state: &mut State, file: UploadedFile, tag: u32) -> Result<Repl
             });
         }
     }
-    let (result, stages, backend) = match on_gpu {
-        Some(Ok((result, stages))) => (result, stages, Backend::WebGpu),
+    let judged = match on_gpu {
+        Some(Ok(judged)) => Some(judged),
         Some(Err(InspectError::Input(e))) => return Err(e),
         Some(Err(InspectError::Gpu(e))) => {
             state.fall_back(e.to_string());
-            let (result, stages) = inspector.inspect_timed(state.profile.as_ref().ok_or(EngineError::NotTrained)?, &file.name, &file.bytes)?;
-            (result, stages, Backend::Cpu)
+            None
         }
+        None => None,
+    };
+    let (result, stages, backend) = match judged {
+        Some((result, stages)) => (result, stages, Backend::WebGpu),
         None => {
-            let (result, stages) = inspector.inspect_timed(state.profile.as_ref().ok_or(EngineError::NotTrained)?, &file.name, &file.bytes)?;
+            let profile = state.profile.as_ref().ok_or(EngineError::NotTrained)?;
+            let (result, stages) = inspector.inspect_timed(profile, &file.name, &file.bytes)?;
             (result, stages, Backend::Cpu)
         }
     };

@@ -150,6 +150,7 @@ so below 1.00 means DamageLens is faster.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, ${os.platform()} ${os.release()}; no GPU (WebGPU is Chromium's SwiftShader, software Vulkan on the CPU).
 - Chromium ${r.chromium}; onnxruntime-web ${r.ortVersion} (npm); onnxruntime ${ortNative.version} (PyPI); model ${r.engine.model}, the same ONNX file for all.
 - Photo: \`cell0013.png\` (a cracked ELPV cell, 300x300). DamageLens's time is a whole inspection: photo bytes in, verdict, heatmap and outline out, through the engine worker's messages. onnxruntime's is the backbone alone (the feature maps DamageLens uses), on a tensor preprocessed beforehand.
+- Native figures come from the tests' build of the CLI (dependencies, tract included, at opt-level 3; DamageLens's own code at 2).
 - ${RUNS} timed runs after ${WARMUP} warm-up runs (WebGPU: ${GPU_RUNS}); median (fastest to slowest), in ms.
 
 ![latency per frame](${outPng.split('/').pop()})

@@ -61,6 +61,12 @@ function difference(a, b) {
   return { mean: sum / a.data.length, max };
 }
 
+/// Chooses a backend with the switch and waits until the engine has taken it.
+async function switchTo(option, active) {
+  await app.page.getByTestId('backend-select').selectOption(option);
+  await app.page.locator(`[data-testid=backend][data-active=${active}]`).waitFor();
+}
+
 const onGpu = {};
 
 test('with WebGPU offered, the engine inspects on it by itself', async () => {
@@ -84,8 +90,7 @@ test('with WebGPU offered, the engine inspects on it by itself', async () => {
 
 test('switching to the CPU gives the same verdicts, scores within 1% and the same heatmaps', async () => {
   const { page } = app;
-  await page.getByTestId('backend-select').selectOption('cpu');
-  await page.locator('[data-testid=backend][data-active=CPU]').waitFor();
+  await switchTo('cpu', 'CPU');
   for (const name of SAMPLES) {
     const cpu = await inspectSample(name, 'CPU');
     const gpu = onGpu[name];
@@ -100,8 +105,7 @@ test('switching to the CPU gives the same verdicts, scores within 1% and the sam
 
 test('a GPU lost in the middle of inspection hands over to the CPU and the inspection goes on', async () => {
   const { page } = app;
-  await page.getByTestId('backend-select').selectOption('webgpu');
-  await page.locator('[data-testid=backend][data-active=WebGPU]').waitFor();
+  await switchTo('webgpu', 'WebGPU');
   await inspectSample(SAMPLES[1], 'WebGPU');
   await page.evaluate(() => window.dispatchEvent(new Event('damagelens-lose-gpu')));
   // The next photo is still judged, by the CPU, and the person is told why.

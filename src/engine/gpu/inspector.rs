@@ -124,9 +124,7 @@ impl GpuInspector {
         let scope = ErrorScope::push(&ctx.device);
         let mut encoder = ctx.encoder("backbone");
         self.network.encode(ctx, &mut encoder, &tensor)?;
-        ctx.queue.submit([encoder.finish()]);
-        scope.finish("backbone").await?;
-        ctx.work_done().await?;
+        ctx.submit_and_wait("backbone", encoder, scope).await?;
         times.backbone = clock.lap();
 
         let scope = ErrorScope::push(&ctx.device);
@@ -141,9 +139,7 @@ impl GpuInspector {
             };
             scores.push((grid.height, grid.width, buffer, d.scale));
         }
-        ctx.queue.submit([encoder.finish()]);
-        scope.finish("scoring").await?;
-        ctx.work_done().await?;
+        ctx.submit_and_wait("scoring", encoder, scope).await?;
         times.scoring = clock.lap();
 
         let scope = ErrorScope::push(&ctx.device);
@@ -154,9 +150,7 @@ impl GpuInspector {
             .collect();
         let size = self.preprocess.size as usize;
         let map = self.post.encode_members(ctx, &mut encoder, size, blur_sigma(size as u32), &profile.calibration, &members)?;
-        ctx.queue.submit([encoder.finish()]);
-        scope.finish("postprocess").await?;
-        ctx.work_done().await?;
+        ctx.submit_and_wait("postprocess", encoder, scope).await?;
         times.postprocess = clock.lap();
 
         let pixels = size * size;

@@ -247,6 +247,14 @@ impl GpuContext {
         Ok(results.pop().unwrap_or_default())
     }
 
+    /// Submits `encoder`'s work, reports what `scope` caught, and waits until the device
+    /// has done it (so the caller can time a stage).
+    pub async fn submit_and_wait(&self, op: &'static str, encoder: wgpu::CommandEncoder, scope: ErrorScope) -> Result<(), GpuError> {
+        self.queue.submit([encoder.finish()]);
+        scope.finish(op).await?;
+        self.work_done().await
+    }
+
     /// Waits until the device has finished everything submitted so far.
     pub async fn work_done(&self) -> Result<(), GpuError> {
         let signal = Signal::default();
