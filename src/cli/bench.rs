@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::{load_inspector, CliResult};
 use crate::engine::clock::{now_ms, StageTimes};
-use crate::engine::image_ops::decode_rgb;
 use crate::engine::inspector::{TrainSettings, Trainer};
 
 #[derive(clap::Args)]
@@ -79,7 +78,7 @@ pub fn run(backbone: &Path, args: &BenchArgs) -> CliResult {
     let first = &args.images[0];
     let name = first.display().to_string();
     let bytes = read(first)?;
-    let tensor = inspector.preprocess().tensor(&decode_rgb(&name, &bytes).map_err(|e| e.to_string())?, false);
+    let (tensor, _) = inspector.preprocess().photo(&name, &bytes, false).map_err(|e| e.to_string())?;
     if let Some(out) = &args.tensor_out {
         std::fs::write(out, bytemuck::cast_slice::<f32, u8>(&tensor)).map_err(|e| format!("{}: {e}", out.display()))?;
     }

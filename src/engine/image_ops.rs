@@ -218,6 +218,13 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
+    /// A photo file as the backbone's input: decoded (refused by name if it is not a
+    /// usable photo), then [`Self::tensor`]; also the photo's size.
+    pub fn photo(&self, file: &str, bytes: &[u8], even_brightness: bool) -> Result<(Vec<f32>, (u32, u32)), EngineError> {
+        let rgb = decode_rgb(file, bytes)?;
+        Ok((self.tensor(&rgb, even_brightness), rgb.dimensions()))
+    }
+
     /// Returns the 1x3xSxS tensor in CHW order. With `even_brightness`, the photo's
     /// pixels are first shifted and stretched to a fixed mean and spread, so a photo
     /// taken under brighter or dimmer light looks like the others: differences in

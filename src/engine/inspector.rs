@@ -6,7 +6,7 @@ use sha2::Digest;
 use super::backbone::{Backbone, FeatureMap};
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
-use super::image_ops::{decode_rgb, Preprocess};
+use super::image_ops::Preprocess;
 use super::manifest::BackboneManifest;
 use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
@@ -161,9 +161,8 @@ impl Inspector {
 
     /// Feature maps of one image file, plus the photo's size.
     pub fn feature_maps(&self, file: &str, bytes: &[u8], even_brightness: bool) -> Result<(Vec<FeatureMap>, (u32, u32)), EngineError> {
-        let rgb = decode_rgb(file, bytes)?;
-        let dims = rgb.dimensions();
-        Ok((self.backbone.run(self.preprocess.tensor(&rgb, even_brightness))?, dims))
+        let (tensor, dims) = self.preprocess.photo(file, bytes, even_brightness)?;
+        Ok((self.backbone.run(tensor)?, dims))
     }
 
     fn map_of(&self, model: &AnomalyModel, grid: &PatchGrid) -> Result<AnomalyMap, EngineError> {
@@ -181,9 +180,7 @@ impl Inspector {
     fn timed_map(&self, profile: &Profile, file: &str, bytes: &[u8], times: &mut StageTimes) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
         check_profile(&self.manifest, self.preprocess.size, profile)?;
         let mut clock = Stopwatch::start();
-        let rgb = decode_rgb(file, bytes)?;
-        let dims = rgb.dimensions();
-        let tensor = self.preprocess.tensor(&rgb, profile.even_brightness);
+        let (tensor, dims) = self.preprocess.photo(file, bytes, profile.even_brightness)?;
         times.preprocess = clock.lap();
         let maps = self.backbone.run(tensor)?;
         times.backbone = clock.lap();

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::engine::clock::{StageTimes, Stopwatch};
 use crate::engine::embed::Embedder;
-use crate::engine::image_ops::{decode_rgb, Preprocess};
+use crate::engine::image_ops::Preprocess;
 use crate::engine::inspector::{check_profile, Inspection, Inspector};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::postprocess::{blur_sigma, AnomalyMap};
@@ -115,9 +115,7 @@ impl GpuInspector {
         };
         let mut times = StageTimes::default();
         let mut clock = Stopwatch::start();
-        let rgb = decode_rgb(file, bytes)?;
-        let dims = rgb.dimensions();
-        let tensor = self.preprocess.tensor(&rgb, profile.even_brightness);
+        let (tensor, dims) = self.preprocess.photo(file, bytes, profile.even_brightness)?;
         times.preprocess = clock.lap();
 
         let ctx = &self.ctx;

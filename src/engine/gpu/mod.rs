@@ -468,8 +468,7 @@ impl Dispatch {
 
     /// Records this dispatch in a compute pass of its own.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-        self.record(&mut pass);
+        dispatch(encoder, &self.pipeline, &self.bind_group, self.groups);
     }
 }
 
