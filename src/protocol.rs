@@ -151,25 +151,46 @@ pub enum MaskFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EvalRequest {
     /// Starts an evaluation, forgetting an earlier one. `threshold` None keeps the profile's.
-    Begin { model: EvalModel, threshold: Option<ThresholdMethod> },
-    TrainImage { file: UploadedFile },
+    Begin {
+        model: EvalModel,
+        threshold: Option<ThresholdMethod>,
+    },
+    TrainImage {
+        file: UploadedFile,
+    },
     Fit,
-    Sample { sample: Sample, image: UploadedFile, mask: MaskFile, calibration: bool },
+    Sample {
+        sample: Sample,
+        image: UploadedFile,
+        mask: MaskFile,
+        calibration: bool,
+    },
     ChooseThreshold,
     /// The report, with `gallery` worst cases of each kind.
-    Finish { gallery: usize },
+    Finish {
+        gallery: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EvalReply {
     Began,
     /// A photo is done; `problems` name what went wrong with it (left out) or its mask.
-    Done { problems: Vec<String> },
-    Fitted { profile: ProfileSummary },
-    ThresholdChosen { value: f32, explanation: String },
+    Done {
+        problems: Vec<String>,
+    },
+    Fitted {
+        profile: ProfileSummary,
+    },
+    ThresholdChosen {
+        value: f32,
+        explanation: String,
+    },
     Finished(Box<EvalOutcome>),
     /// The evaluation cannot go on.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,24 +248,40 @@ pub struct InspectionReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// The backbone is loaded (on the CPU; `Backend` follows once WebGPU was tried).
-    Ready { model: String },
+    Ready {
+        model: String,
+    },
     /// The active backend changed, or WebGPU turned out (un)available.
     Backend(BackendStatus),
     /// The engine's WebAssembly memory, in bytes: it only grows, so this is its peak.
-    Stats { wasm_memory_bytes: u64 },
-    Progress { done: usize, total: usize },
+    Stats {
+        wasm_memory_bytes: u64,
+    },
+    Progress {
+        done: usize,
+        total: usize,
+    },
     /// A file was skipped; the batch goes on.
-    Skipped { message: String },
+    Skipped {
+        message: String,
+    },
     /// A new profile, active now; `bytes` is its file, for the library.
     Trained {
         profile: ProfileSummary,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
-    Loaded { profile: ProfileSummary },
-    Inspected { result: InspectionReply },
+    Loaded {
+        profile: ProfileSummary,
+    },
+    Inspected {
+        result: InspectionReply,
+    },
     /// The calibration photos' scores; `problems` name photos or masks left out and why.
-    CalibrationScored { scores: CalibrationScores, problems: Vec<String> },
+    CalibrationScored {
+        scores: CalibrationScores,
+        problems: Vec<String>,
+    },
     /// The active profile with its new calibration; `bytes` is its file, for the library.
     Calibrated {
         profile: ProfileSummary,
@@ -254,5 +291,8 @@ pub enum Reply {
     Eval(EvalReply),
     /// The request failed; whatever was there before is unchanged. `tag` is the
     /// inspection's, when it was one.
-    Failed { message: String, tag: Option<u32> },
+    Failed {
+        message: String,
+        tag: Option<u32>,
+    },
 }

@@ -13,10 +13,8 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     } else {
         global.unchecked_ref::<WorkerGlobalScope>().fetch_with_str(url)
     };
-    let response: Response = JsFuture::from(promise)
-        .await
-        .map_err(|_| format!("{url}: cannot be loaded (offline, or the file is missing)"))?
-        .unchecked_into();
+    let response: Response =
+        JsFuture::from(promise).await.map_err(|_| format!("{url}: cannot be loaded (offline, or the file is missing)"))?.unchecked_into();
     if !response.ok() {
         return Err(format!("{url}: the server answered {}", response.status()));
     }

@@ -17,7 +17,8 @@ use crate::eval::report::{evaluate_sample, EvalItem, Timing};
 use crate::eval::session::EvalSession;
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
-    Backend, BackendStatus, DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
+    Backend, BackendStatus, DamagedPhoto, EvalModel, EvalReply, EvalRequest, InspectionReply, MaskFile, ProfileSummary, Reply, Request,
+    TrainChoice, UploadedFile,
 };
 use crate::web::fetch_bytes;
 
@@ -296,7 +297,9 @@ fn begin_evaluation(state: &mut State, model: EvalModel, threshold: Option<Thres
             })?;
             (EvalSession::with_profile(inspector, profile, threshold), false)
         }
-        EvalModel::Train { name, method } => (EvalSession::training(inspector, &name, &TrainChoice { method, even_brightness: false }.settings(), threshold)?, true),
+        EvalModel::Train { name, method } => {
+            (EvalSession::training(inspector, &name, &TrainChoice { method, even_brightness: false }.settings(), threshold)?, true)
+        }
     };
     state.evaluation = Some(Evaluation { session, trains, started_ms: now_ms(), judging_since_ms: None, training_seconds: 0.0, judged: 0 });
     Ok(EvalReply::Began)
@@ -318,7 +321,9 @@ fn done(result: Result<Vec<String>, EngineError>) -> EvalReply {
 fn evaluate(state: &mut State, request: EvalRequest) -> Result<EvalReply, EngineError> {
     Ok(match request {
         EvalRequest::Begin { model, threshold } => return begin_evaluation(state, model, threshold),
-        EvalRequest::TrainImage { file } => done(evaluation(state)?.session.add_training_image(&file.name, &file.bytes).map(|()| Vec::new())),
+        EvalRequest::TrainImage { file } => {
+            done(evaluation(state)?.session.add_training_image(&file.name, &file.bytes).map(|()| Vec::new()))
+        }
         EvalRequest::Fit => EvalReply::Fitted { profile: ProfileSummary::of(evaluation(state)?.session.fit()?) },
         EvalRequest::Sample { sample, image, mask, calibration } => {
             let run = evaluation(state)?;
@@ -396,14 +401,13 @@ async fn handle(state: &mut State, request: Request) {
 pub fn run() {
     console_error_panic_hook::set_once();
     let (requests, mut queue) = futures::channel::mpsc::unbounded::<Request>();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        match serde_wasm_bindgen::from_value(event.data()) {
+    let on_message =
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match serde_wasm_bindgen::from_value(event.data()) {
             Ok(request) => {
                 let _ = requests.unbounded_send(request);
             }
             Err(e) => post(&Reply::Failed { message: format!("the page sent a request the engine cannot read: {e}"), tag: None }),
-        }
-    });
+        });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     wasm_bindgen_futures::spawn_local(async move {
@@ -423,9 +427,7 @@ pub fn run() {
                 };
                 post(&Reply::Backend(state.status(None)));
             }
-            Err(message) => {
-                post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}"), tag: None })
-            }
+            Err(message) => post(&Reply::Failed { message: format!("The anomaly model could not be loaded: {message}"), tag: None }),
         }
         while let Some(request) = queue.next().await {
             handle(&mut state, request).await;

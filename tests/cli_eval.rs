@@ -61,7 +61,15 @@ fn eval_prints_the_twofold_report_and_its_exports_agree() {
     let _ = std::fs::remove_dir_all(&dir);
     build_dataset(&dir);
     let (json, csv) = (dir.join("report.json"), dir.join("scores.csv"));
-    let out = common::damagelens(&["eval", "--dataset", dir.to_str().unwrap(), "--json", json.to_str().unwrap(), "--scores", csv.to_str().unwrap()]);
+    let out = common::damagelens(&[
+        "eval",
+        "--dataset",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--scores",
+        csv.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("structural") && stdout.contains("overall"), "{stdout}");
@@ -92,8 +100,19 @@ fn calibrate_chooses_the_threshold_from_masks_and_inspect_uses_it() {
     let train = common::damagelens(&["train", &p("train/good"), "--name", "cells", "--out", &p("cells.dlprofile")]);
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
     let cal = common::damagelens(&[
-        "calibrate", "--profile", &p("cells.dlprofile"), "--good", &p("test/good"), "--damaged", &p("test/crack"),
-        "--masks", &p("ground_truth/crack"), "--method", "max-iou", "--out", &p("calibrated.dlprofile"),
+        "calibrate",
+        "--profile",
+        &p("cells.dlprofile"),
+        "--good",
+        &p("test/good"),
+        "--damaged",
+        &p("test/crack"),
+        "--masks",
+        &p("ground_truth/crack"),
+        "--method",
+        "max-iou",
+        "--out",
+        &p("calibrated.dlprofile"),
     ]);
     let stderr = String::from_utf8_lossy(&cal.stderr);
     assert!(cal.status.success(), "{stderr}");

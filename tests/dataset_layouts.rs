@@ -21,10 +21,7 @@ fn mvtec3d_tire_counts_masks_and_categories() {
     assert_eq!(ds.validation.len(), 29);
     assert!(ds.validation.iter().all(|s| !s.anomalous && s.defect == "good"));
     let count = |defect: &str| ds.test.iter().filter(|s| s.defect == defect).count();
-    assert_eq!(
-        [count("good"), count("cut"), count("hole"), count("contamination"), count("combined")],
-        [25, 27, 27, 28, 5]
-    );
+    assert_eq!([count("good"), count("cut"), count("hole"), count("contamination"), count("combined")], [25, 27, 27, 28, 5]);
     assert_eq!(ds.test.len(), 25 + 27 + 27 + 28 + 5);
     for s in ds.test.iter().filter(|s| s.anomalous) {
         let mask = s.mask.as_deref().unwrap_or_else(|| panic!("{} has no mask", s.path));
@@ -48,10 +45,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         let dir = std::env::temp_dir().join(format!("damagelens-{name}-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -139,10 +133,7 @@ fn load_dir_errors_name_the_directory() {
     tmp.touch("test/cut/0.png");
     tmp.touch("train/good/readme.md");
     let err = load_dir(&tmp.0, None).unwrap_err();
-    let expected = format!(
-        "{} has no images: an MVTec AD folder needs photos of good items there",
-        tmp.0.join("train/good").display()
-    );
+    let expected = format!("{} has no images: an MVTec AD folder needs photos of good items there", tmp.0.join("train/good").display());
     assert_eq!(err.to_string(), expected);
 
     let file = tmp.0.join("test/cut/0.png");

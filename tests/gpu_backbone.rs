@@ -78,7 +78,8 @@ fn the_backbone_plan_fuses_activations_and_reuses_buffers() {
     let g = gpu();
     let network = pollster::block_on(GpuNetwork::new(&g.ctx, &g.conv, &manifest, &onnx, 224, &["feat_s4", "feat_s8", "feat_s16"])).unwrap();
     let one_buffer_each: u64 = plan.activations.iter().map(|s| s.len() as u64 * 4).sum();
-    let weights: u64 = plan.steps.iter().map(|s| if let Step::Conv { weight, bias, .. } = s { (weight.len() + bias.len()) as u64 * 4 } else { 0 }).sum();
+    let weights: u64 =
+        plan.steps.iter().map(|s| if let Step::Conv { weight, bias, .. } = s { (weight.len() + bias.len()) as u64 * 4 } else { 0 }).sum();
     assert!(
         network.device_bytes < weights + one_buffer_each / 2,
         "{} bytes on the device; one buffer per activation would be {one_buffer_each}",
@@ -131,7 +132,18 @@ fn another_backbone_of_the_same_ops_runs_without_new_code() {
     let (manifest, _) = common::backbone();
     let plan = plan(&manifest, &onnx, 32, &["feat_s8", "feat_s16"]).unwrap();
     // BatchNormalization and ReLU went into the stem, Clip into the depthwise step.
-    assert_eq!(plan.steps.len(), 5, "{:#?}", plan.steps.iter().map(|s| match s { Step::Conv { spec, .. } => format!("{spec:?}"), Step::Add { .. } => "add".into() }).collect::<Vec<_>>());
+    assert_eq!(
+        plan.steps.len(),
+        5,
+        "{:#?}",
+        plan.steps
+            .iter()
+            .map(|s| match s {
+                Step::Conv { spec, .. } => format!("{spec:?}"),
+                Step::Add { .. } => "add".into(),
+            })
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 use damagelens::engine::backbone::FeatureMap;
 use damagelens::engine::embed::{gaussian_projection, EmbedConfig, Embedder, PatchGrid};
 use damagelens::engine::gpu::{
-    same_padding, Activation, Conv2dSpec, ConvOps, EmbedOp, ErrorScope, GpuContext, GpuError, GpuFeatureMap, MapSpec,
-    MatmulSpec, Padding, PostprocessOp, ScoreOps, MAX_PADIM_DIMS,
+    same_padding, Activation, Conv2dSpec, ConvOps, EmbedOp, ErrorScope, GpuContext, GpuError, GpuFeatureMap, MapSpec, MatmulSpec, Padding,
+    PostprocessOp, ScoreOps, MAX_PADIM_DIMS,
 };
 use damagelens::engine::padim::{PadimAccumulator, PadimModel};
 use damagelens::engine::patchcore::PatchCoreModel;
@@ -118,8 +118,7 @@ fn conv_reference(spec: &Conv2dSpec, input: &[f32], weight: &[f32], bias: Option
                             }
                             let c = g * cin_g + ci;
                             let v = input[(c * spec.in_height + y as usize) * spec.in_width + x as usize] as f64;
-                            let k =
-                                weight[((oc * cin_g + ci) * spec.kernel.0 + ky as usize) * spec.kernel.1 + kx as usize];
+                            let k = weight[((oc * cin_g + ci) * spec.kernel.0 + ky as usize) * spec.kernel.1 + kx as usize];
                             sum += v * k as f64;
                         }
                     }
@@ -142,8 +141,7 @@ fn check_conv(name: &str, spec: Conv2dSpec, with_bias: bool, weight_scale: f32, 
     let weight = uniform(&mut r, spec.weight_len(), -weight_scale, weight_scale);
     let bias = with_bias.then(|| uniform(&mut r, spec.out_channels, -0.5, 0.5));
     let want = conv_reference(&spec, &input, &weight, bias.as_deref());
-    let got = pollster::block_on(g.conv.conv2d(&g.ctx, &spec, &input, &weight, bias.as_deref()))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got = pollster::block_on(g.conv.conv2d(&g.ctx, &spec, &input, &weight, bias.as_deref())).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(got.len(), spec.out_channels * spec.out_height() * spec.out_width());
     assert_close(name, &got, &want, TOLERANCE);
     got
@@ -241,8 +239,7 @@ fn pointwise_matmul_with_sizes_off_the_tile() {
             want[o * positions + p] = (s + bias[o] as f64).clamp(0.0, 6.0) as f32;
         }
     }
-    let got =
-        pollster::block_on(g.conv.pointwise(&g.ctx, &input, cin, &weight, Some(&bias), Activation::Relu6)).unwrap();
+    let got = pollster::block_on(g.conv.pointwise(&g.ctx, &input, cin, &weight, Some(&bias), Activation::Relu6)).unwrap();
     assert_close("pointwise", &got, &want, TOLERANCE);
     assert!(got.contains(&0.0) && got.iter().any(|v| *v > 0.0));
 
@@ -250,8 +247,7 @@ fn pointwise_matmul_with_sizes_off_the_tile() {
     let spec = MatmulSpec { m: 1, k: 300, n: 5, activation: Activation::None };
     let a = uniform(&mut r, 300, -1.0, 1.0);
     let b = uniform(&mut r, 1500, -1.0, 1.0);
-    let want: Vec<f32> =
-        (0..5).map(|j| (0..300).map(|i| a[i] as f64 * b[i * 5 + j] as f64).sum::<f64>() as f32).collect();
+    let want: Vec<f32> = (0..5).map(|j| (0..300).map(|i| a[i] as f64 * b[i * 5 + j] as f64).sum::<f64>() as f32).collect();
     let got = pollster::block_on(g.conv.matmul(&g.ctx, &spec, &a, &b, None)).unwrap();
     assert_close("matmul 1x300x5", &got, &want, TOLERANCE);
 }
@@ -287,8 +283,7 @@ fn embedder(layers: &[&str], in_dims: usize, dims: Option<usize>, neighbourhood:
 fn check_embed(name: &str, embedder: &Embedder, maps: &[FeatureMap]) {
     let g = gpu();
     let want = embedder.embed(maps).unwrap();
-    let got: PatchGrid =
-        pollster::block_on(g.embed.embed(&g.ctx, embedder, maps)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got: PatchGrid = pollster::block_on(g.embed.embed(&g.ctx, embedder, maps)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!((got.height, got.width, got.dims), (want.height, want.width, want.dims), "{name}: shape");
     assert_close(name, &got.data, &want.data, TOLERANCE);
 }
@@ -415,18 +410,14 @@ fn check_postprocess(name: &str, grid: (usize, usize), size: usize, sigma: f32, 
     let want_rgba = heatmap_rgba(&normalised);
 
     let spec = MapSpec { grid_height: grid.0, grid_width: grid.1, size, sigma };
-    let got = pollster::block_on(g.post.anomaly_map(&g.ctx, &spec, &calibration, &scores))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got = pollster::block_on(g.post.anomaly_map(&g.ctx, &spec, &calibration, &scores)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(got.size, size);
     assert_close(&format!("{name}: map"), &got.values, &want.values, TOLERANCE);
     assert_eq!(got.rgba.len(), want_rgba.len());
     let worst = got.rgba.iter().zip(&want_rgba).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
     assert!(worst <= 1, "{name}: a heatmap channel is {worst} off");
     // Where the map spans the scale, both transparent and opaque pixels were compared.
-    assert!(
-        !spans_scale || want_rgba.chunks(4).any(|p| p[3] == 0) && want_rgba.chunks(4).any(|p| p[3] > 150),
-        "{name}: dull map"
-    );
+    assert!(!spans_scale || want_rgba.chunks(4).any(|p| p[3] == 0) && want_rgba.chunks(4).any(|p| p[3] > 150), "{name}: dull map");
 }
 
 #[test]
@@ -458,12 +449,7 @@ fn a_frame_stays_on_the_device_until_the_map() {
     // The CPU path, step by step.
     let scores = model.score(&embedder.embed(&maps).unwrap()).unwrap();
     let want = AnomalyMap::from_patch_scores(&scores, 8, 8, 64, spec.sigma);
-    let calibration = Calibration {
-        threshold: (want.min() + want.max()) / 2.0,
-        min: want.min(),
-        max: want.max(),
-        method: "test".into(),
-    };
+    let calibration = Calibration { threshold: (want.min() + want.max()) / 2.0, min: want.min(), max: want.max(), method: "test".into() };
     let normalised: Vec<f32> = want.values.iter().map(|v| calibration.normalise(*v)).collect();
     let want_rgba = heatmap_rgba(&normalised);
 

@@ -68,10 +68,8 @@ fn write_bad_files(dir: &TempDir, sub: &str, good_png: &[u8]) -> Vec<(String, &'
         ("tiny.avif", common::read("tests/fixtures/images/tiny.avif"), "AVIF images are not supported"),
         ("giant.png", png_claiming_30000(), "too large"),
     ];
-    let mut expected: Vec<(String, &'static str)> = files
-        .into_iter()
-        .map(|(name, bytes, says)| (dir.write(&format!("{sub}/{name}"), &bytes).display().to_string(), says))
-        .collect();
+    let mut expected: Vec<(String, &'static str)> =
+        files.into_iter().map(|(name, bytes, says)| (dir.write(&format!("{sub}/{name}"), &bytes).display().to_string(), says)).collect();
     // 300 MB without using the disk: a sparse file, refused from its size before reading.
     let huge = dir.path(&format!("{sub}/huge.jpg"));
     std::fs::File::create(&huge).unwrap().set_len(300 << 20).unwrap();
@@ -82,10 +80,7 @@ fn write_bad_files(dir: &TempDir, sub: &str, good_png: &[u8]) -> Vec<(String, &'
 /// Each bad file has a stderr line naming it and saying why.
 fn assert_each_named(stderr: &str, expected: &[(String, &str)]) {
     for (file, says) in expected {
-        assert!(
-            stderr.lines().any(|l| l.contains(file.as_str()) && l.contains(says)),
-            "no line names {file} with {says:?}:\n{stderr}"
-        );
+        assert!(stderr.lines().any(|l| l.contains(file.as_str()) && l.contains(says)), "no line names {file} with {says:?}:\n{stderr}");
     }
 }
 
@@ -125,14 +120,15 @@ fn a_batch_with_hostile_files_reports_each_and_processes_the_rest() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
     assert_each_named(&stderr, &bad_inspect);
-    let scored: Vec<String> = stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["file"].as_str().unwrap().to_string())
-        .collect();
+    let scored: Vec<String> =
+        stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["file"].as_str().unwrap().to_string()).collect();
     let mut want = ok_paths.clone();
     want.sort();
     assert_eq!(scored, want, "{stderr}");
-    assert!(stderr.contains(&format!("{} of {} files could not be inspected", bad_inspect.len(), bad_inspect.len() + ok.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} of {} files could not be inspected", bad_inspect.len(), bad_inspect.len() + ok.len())),
+        "{stderr}"
+    );
 
     // Nothing readable at all: a failure, still naming each file.
     for (name, _) in &ok {

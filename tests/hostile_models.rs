@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::onnx::Graph;
 use damagelens::engine::backbone::Backbone;
 use damagelens::engine::inspector::Inspector;
-use common::onnx::Graph;
 
 /// A one-node model from `input` (of `input_shape`) to `feat_s8` through `op`.
 fn model(op: &str, input_shape: &[i64]) -> Vec<u8> {
@@ -75,7 +75,16 @@ fn the_cli_names_a_broken_model_and_exits_non_zero() {
     let (manifest, _) = common::backbone();
     std::fs::write(dir.join("m.manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
     std::fs::write(dir.join(&manifest.file), b"not a model").unwrap();
-    let out = common::damagelens(&["--backbone", dir.join("m.manifest.json").to_str().unwrap(), "train", "--name", "n", "--out", dir.join("n.dlprofile").to_str().unwrap(), "tests/fixtures/images/cmyk.jpg"]);
+    let out = common::damagelens(&[
+        "--backbone",
+        dir.join("m.manifest.json").to_str().unwrap(),
+        "train",
+        "--name",
+        "n",
+        "--out",
+        dir.join("n.dlprofile").to_str().unwrap(),
+        "tests/fixtures/images/cmyk.jpg",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains(&manifest.file) && !stderr.contains("panicked"), "{stderr}");

@@ -164,7 +164,9 @@ pub fn CalibratePanel() -> impl IntoView {
             stale.set(true);
         });
     };
-    let can_score = move || state.ready() && !state.calibrating.get() && state.photos.with(|p| p.len() >= crate::engine::inspector::MIN_TRAINING_IMAGES);
+    let can_score = move || {
+        state.ready() && !state.calibrating.get() && state.photos.with(|p| p.len() >= crate::engine::inspector::MIN_TRAINING_IMAGES)
+    };
     let held_out = move || state.photos.with(|p| p.len() / 5);
 
     view! {
@@ -453,8 +455,13 @@ fn draw_brush(canvas: &HtmlCanvasElement, c: &BrushPhoto, base: Option<&[bool]>,
             .flat_map(|y| (0..cw).map(move |x| (x, y)))
             .flat_map(|(x, y)| {
                 let (px, py) = ((f64::from(x) / scale) as usize, (f64::from(y) / scale) as usize);
-                let marked = base.get(py.min(c.height as usize - 1) * c.width as usize + px.min(c.width as usize - 1)).copied().unwrap_or(false);
-                if marked { [230, 30, 30, 255] } else { [0, 0, 0, 0] }
+                let marked =
+                    base.get(py.min(c.height as usize - 1) * c.width as usize + px.min(c.width as usize - 1)).copied().unwrap_or(false);
+                if marked {
+                    [230, 30, 30, 255]
+                } else {
+                    [0, 0, 0, 0]
+                }
             })
             .collect();
         let pixels = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), cw, ch).map_err(|e| format!("{e:?}"))?;
@@ -500,7 +507,8 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
     let key = RwSignal::new(key_of(&default).to_string());
     let sigmas = RwSignal::new(DEFAULT_SIGMAS);
     let budget = RwSignal::new(1.0f32);
-    let manual = RwSignal::new(state.current.with_untracked(|c| c.as_ref().and_then(|p| p.summary.as_ref()).map(|s| s.threshold)).unwrap_or(0.0));
+    let manual =
+        RwSignal::new(state.current.with_untracked(|c| c.as_ref().and_then(|p| p.summary.as_ref()).map(|s| s.threshold)).unwrap_or(0.0));
     let cut = RwSignal::new(0.5f32);
 
     let chosen: Memo<Result<Chosen, String>> =
@@ -525,8 +533,18 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
         let t = threshold.get()?;
         scores.with_value(|s| {
             let good = s.good_flagged(t)?;
-            let caught = s.damaged_flagged(t).map(|d| format!("; damaged photos caught: {} ({} of {})", percent(d), (d * s.damaged.len() as f64).round(), s.damaged.len())).unwrap_or_default();
-            Some(format!("Expected share of good items flagged: {} ({} of {} held-out good photos){caught}", percent(good), (good * s.good.len() as f64).round(), s.good.len()))
+            let caught = s
+                .damaged_flagged(t)
+                .map(|d| {
+                    format!("; damaged photos caught: {} ({} of {})", percent(d), (d * s.damaged.len() as f64).round(), s.damaged.len())
+                })
+                .unwrap_or_default();
+            Some(format!(
+                "Expected share of good items flagged: {} ({} of {} held-out good photos){caught}",
+                percent(good),
+                (good * s.good.len() as f64).round(),
+                s.good.len()
+            ))
         })
     };
     let too_many_flagged = move || {
@@ -541,19 +559,35 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
             let damaged = s.damaged_scores();
             let precision = {
                 let (tp, fp) = (caught * damaged.len() as f64, good_share * s.good.len() as f64);
-                if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 }
+                if tp + fp > 0.0 {
+                    tp / (tp + fp)
+                } else {
+                    1.0
+                }
             };
             let mut out = Vec::new();
             if let Some(iou) = &s.iou {
-                out.push(("chart-iou", "Pixel IoU and F1 against the threshold, the threshold marked", charts::threshold_curves(iou, s.f1.as_ref(), t)));
+                out.push((
+                    "chart-iou",
+                    "Pixel IoU and F1 against the threshold, the threshold marked",
+                    charts::threshold_curves(iou, s.f1.as_ref(), t),
+                ));
             }
             if let Some(roc) = s.roc() {
-                out.push(("chart-roc", "ROC curve of good against damaged photos, the threshold's point marked", charts::roc(&roc, (good_share, caught))));
+                out.push((
+                    "chart-roc",
+                    "ROC curve of good against damaged photos, the threshold's point marked",
+                    charts::roc(&roc, (good_share, caught)),
+                ));
             }
             if let Some(pr) = s.pr() {
                 out.push(("chart-pr", "Precision against recall, the threshold's point marked", charts::pr(&pr, (caught, precision))));
             }
-            out.push(("chart-hist", "Histogram of good and damaged photos' scores, the threshold marked", charts::score_histogram(&s.good, &damaged, t)));
+            out.push((
+                "chart-hist",
+                "Histogram of good and damaged photos' scores, the threshold marked",
+                charts::score_histogram(&s.good, &damaged, t),
+            ));
             out
         })
     });

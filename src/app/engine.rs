@@ -19,8 +19,8 @@ pub struct EngineClient {
 
 impl EngineClient {
     fn spawn(state: AppState) -> Result<Self, String> {
-        let worker = Worker::new(WORKER_URL)
-            .map_err(|e| format!("The inspection engine could not start ({e:?}). Use a current browser."))?;
+        let worker =
+            Worker::new(WORKER_URL).map_err(|e| format!("The inspection engine could not start ({e:?}). Use a current browser."))?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             match serde_wasm_bindgen::from_value::<Reply>(event.data()) {
                 Ok(reply) => apply(state, reply),

@@ -9,8 +9,14 @@ use crate::eval::report::PlotLine;
 const SIZE: (u32, u32) = (420, 340);
 
 /// The first line is "overall" (drawn thicker), then one per defect category.
-const PALETTE: [RGBColor; 6] =
-    [RGBColor(31, 111, 235), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(255, 127, 14), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 111, 235),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 /// A reference drawn under the curves.
 pub enum Guide {
@@ -58,7 +64,8 @@ pub fn svg(chart: &Chart, lines: &[PlotLine]) -> Result<String, String> {
             }
             Guide::Limit(x, name) => {
                 plot.draw_series(LineSeries::new([(x, 0.0), (x, 1.02)], BLACK.mix(0.35).stroke_width(1))).map_err(err)?;
-                plot.draw_series([Text::new(name, (x + 0.01, 0.06), ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)))]).map_err(err)?;
+                plot.draw_series([Text::new(name, (x + 0.01, 0.06), ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)))])
+                    .map_err(err)?;
             }
             Guide::None => {}
         }

@@ -190,7 +190,9 @@ fn folder_of(files: Vec<(String, web_sys::File)>) -> Result<Folder, String> {
     let name = first.filter(|_| one_folder).unwrap_or_else(|| "dataset".into());
     let by_path: HashMap<String, web_sys::File> = files
         .into_iter()
-        .map(|(path, file)| (if one_folder { path.split_once('/').map(|(_, inside)| inside.to_string()).unwrap_or(path) } else { path }, file))
+        .map(|(path, file)| {
+            (if one_folder { path.split_once('/').map(|(_, inside)| inside.to_string()).unwrap_or(path) } else { path }, file)
+        })
         .collect();
     let mut paths: Vec<String> = by_path.keys().cloned().collect();
     paths.sort();
@@ -227,7 +229,8 @@ impl Problems {
 
     fn finish(&self) {
         if self.count > MAX_PROBLEMS_SHOWN {
-            self.state.report(format!("…and {} more problems with files of this folder, like those above.", self.count - MAX_PROBLEMS_SHOWN));
+            self.state
+                .report(format!("…and {} more problems with files of this folder, like those above.", self.count - MAX_PROBLEMS_SHOWN));
         }
     }
 }
@@ -276,12 +279,21 @@ async fn mask_of(folder: &Folder, sample: &Sample) -> MaskFile {
 }
 
 /// Sends samples one at a time, each with its mask.
-async fn send_samples(steps: &Steps, folder: &Folder, samples: &[Sample], calibration: bool, step: &dyn Fn(usize), problems: &mut Problems) -> Result<(), Stop> {
+async fn send_samples(
+    steps: &Steps,
+    folder: &Folder,
+    samples: &[Sample],
+    calibration: bool,
+    step: &dyn Fn(usize),
+    problems: &mut Problems,
+) -> Result<(), Stop> {
     for (i, sample) in samples.iter().enumerate() {
         match upload(folder, &sample.path).await {
             Ok(image) => {
                 let mask = mask_of(folder, sample).await;
-                if let EvalReply::Done { problems: found } = steps.ask(EvalRequest::Sample { sample: sample.clone(), image, mask, calibration }).await? {
+                if let EvalReply::Done { problems: found } =
+                    steps.ask(EvalRequest::Sample { sample: sample.clone(), image, mask, calibration }).await?
+                {
                     found.into_iter().for_each(|p| problems.add(p));
                 }
             }
@@ -292,7 +304,13 @@ async fn send_samples(steps: &Steps, folder: &Folder, samples: &[Sample], calibr
     Ok(())
 }
 
-async fn run(state: AppState, folder: &Folder, model: ModelChoice, threshold: Option<ThresholdMethod>, progress: RwSignal<Option<Step>>) -> Result<Shown, Stop> {
+async fn run(
+    state: AppState,
+    folder: &Folder,
+    model: ModelChoice,
+    threshold: Option<ThresholdMethod>,
+    progress: RwSignal<Option<Step>>,
+) -> Result<Shown, Stop> {
     let steps = Steps::new(state);
     let mut problems = Problems { state, count: 0 };
     folder.dataset.problems.iter().for_each(|p| problems.add(p.clone()));
@@ -358,17 +376,35 @@ fn to_shown(folder: &Folder, outcome: EvalOutcome) -> Result<Shown, String> {
     let c = &outcome.curves;
     let plots: [(Chart, &[PlotLine], &str); 3] = [
         (
-            Chart { title: "Image ROC", x: "false positive rate (good photos flagged)", y: "true positive rate", guide: Guide::Diagonal, legend_at: SeriesLabelPosition::LowerRight },
+            Chart {
+                title: "Image ROC",
+                x: "false positive rate (good photos flagged)",
+                y: "true positive rate",
+                guide: Guide::Diagonal,
+                legend_at: SeriesLabelPosition::LowerRight,
+            },
             &c.image_roc,
             "Image-level ROC curves, overall and per defect category",
         ),
         (
-            Chart { title: "Image precision-recall", x: "recall (damaged photos caught)", y: "precision", guide: Guide::None, legend_at: SeriesLabelPosition::LowerLeft },
+            Chart {
+                title: "Image precision-recall",
+                x: "recall (damaged photos caught)",
+                y: "precision",
+                guide: Guide::None,
+                legend_at: SeriesLabelPosition::LowerLeft,
+            },
             &c.image_pr,
             "Image-level precision-recall curves, overall and per defect category",
         ),
         (
-            Chart { title: "Pixel PRO (per-region overlap)", x: "false positive rate (normal pixels)", y: "per-region overlap", guide: Guide::Limit(AUPRO_MAX_FPR, "AUPRO limit"), legend_at: SeriesLabelPosition::LowerRight },
+            Chart {
+                title: "Pixel PRO (per-region overlap)",
+                x: "false positive rate (normal pixels)",
+                y: "per-region overlap",
+                guide: Guide::Limit(AUPRO_MAX_FPR, "AUPRO limit"),
+                legend_at: SeriesLabelPosition::LowerRight,
+            },
             c.pixel_pro.as_slice(),
             "Pixel-level per-region overlap curve; AUPRO is its area up to a false positive rate of 0.3",
         ),
@@ -466,7 +502,8 @@ pub fn EvaluatePanel() -> impl IntoView {
         dragging.set(false);
         let Some(transfer) = ev.data_transfer() else { return };
         if !can_start() {
-            return state.report("An evaluation is under way, or the model is still loading: wait, or cancel it, then drop the folder again.");
+            return state
+                .report("An evaluation is under way, or the model is still loading: wait, or cancel it, then drop the folder again.");
         }
         let entries = dropped_entries(&transfer);
         leptos::task::spawn_local(async move {
@@ -576,7 +613,10 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
         }
     };
     let timing = r.timing.as_ref().map(|t| {
-        format!("Learnt from {} good photos in {:.0} s; {:.0} ms per photo judged.", t.training_images, t.training_seconds, t.inspect_ms_per_image)
+        format!(
+            "Learnt from {} good photos in {:.0} s; {:.0} ms per photo judged.",
+            t.training_images, t.training_seconds, t.inspect_ms_per_image
+        )
     });
     view! {
         <div class="eval-report" data-testid="eval-report" data-image-auroc=figure(r.overall.image_AUROC)>

@@ -158,7 +158,9 @@ fn ResultTile(tag: u32) -> impl IntoView {
         let _ = web_sys::Url::revoke_object_url(&revoke);
     });
     let (status, class) = match (&item.reply, &item.error) {
-        (Some(r), _) => (format!("{} {:.2}", if r.damaged { "DAMAGED" } else { "OK" }, r.normalised_score), if r.damaged { "damaged" } else { "ok" }),
+        (Some(r), _) => {
+            (format!("{} {:.2}", if r.damaged { "DAMAGED" } else { "OK" }, r.normalised_score), if r.damaged { "damaged" } else { "ok" })
+        }
         (None, Some(_)) => ("could not be inspected".to_string(), "failed"),
         (None, None) => ("…".to_string(), "pending"),
     };
@@ -176,13 +178,17 @@ fn ResultTile(tag: u32) -> impl IntoView {
 }
 
 /// Draws the photo, the heatmap stretched over it, and the region's outline.
-async fn draw_overlay(canvas: &HtmlCanvasElement, file: &web_sys::Blob, reply: &InspectionReply, opacity: f64, outline: bool) -> Result<(), String> {
+async fn draw_overlay(
+    canvas: &HtmlCanvasElement,
+    file: &web_sys::Blob,
+    reply: &InspectionReply,
+    opacity: f64,
+    outline: bool,
+) -> Result<(), String> {
     let window = web_sys::window().ok_or("no window")?;
     let promise = window.create_image_bitmap_with_blob(file).map_err(|e| format!("{e:?}"))?;
-    let bitmap: ImageBitmap = JsFuture::from(promise)
-        .await
-        .map_err(|_| "this browser cannot display the photo".to_string())?
-        .unchecked_into();
+    let bitmap: ImageBitmap =
+        JsFuture::from(promise).await.map_err(|_| "this browser cannot display the photo".to_string())?.unchecked_into();
     let (w, h) = (bitmap.width() as f64, bitmap.height() as f64);
     let scale = (MAX_CANVAS_SIDE / w.max(h)).min(1.0);
     let (cw, ch) = ((w * scale).round().max(1.0), (h * scale).round().max(1.0));
@@ -219,12 +225,7 @@ fn offscreen(size: u32, rgba: &[u8]) -> Result<HtmlCanvasElement, String> {
 }
 
 fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
-    canvas
-        .get_context("2d")
-        .map_err(|e| format!("{e:?}"))?
-        .ok_or("no 2D canvas")?
-        .dyn_into()
-        .map_err(|_| "no 2D canvas".to_string())
+    canvas.get_context("2d").map_err(|e| format!("{e:?}"))?.ok_or("no 2D canvas")?.dyn_into().map_err(|_| "no 2D canvas".to_string())
 }
 
 /// Where one inspection's time went, stage by stage, in a details panel.

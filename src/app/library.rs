@@ -117,7 +117,8 @@ pub fn loaded(state: AppState, summary: ProfileSummary) {
         Some(PendingLoad::Product(id)) => state.loaded.set(Some(id)),
         Some(PendingLoad::Import { bytes }) => {
             let now = now_ms();
-            let product = Product { id: store::new_id(), name: summary.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(summary) };
+            let product =
+                Product { id: store::new_id(), name: summary.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(summary) };
             state.loaded.set(Some(product.id.clone()));
             save_and_select(state, product, bytes);
         }
@@ -221,7 +222,11 @@ pub fn LibraryPanel() -> impl IntoView {
             }
         });
     };
-    let with_current = move |f: fn(AppState, std::rc::Rc<Library>, Product) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
+    let with_current = move |f: fn(
+        AppState,
+        std::rc::Rc<Library>,
+        Product,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
         if let (Some(library), Some(product)) = (state.library(), state.current.get_untracked()) {
             run(f(state, library, product));
         }
@@ -239,7 +244,10 @@ pub fn LibraryPanel() -> impl IntoView {
     };
 
     let save_name = move || {
-        let (Some(name), Some(mut product), Some(library)) = (renaming.get_untracked(), state.current.get_untracked(), state.library()) else { return };
+        let (Some(name), Some(mut product), Some(library)) = (renaming.get_untracked(), state.current.get_untracked(), state.library())
+        else {
+            return;
+        };
         let name = name.trim().to_string();
         renaming.set(None);
         if name.is_empty() || name == product.name {

@@ -28,9 +28,7 @@ pub fn start(state: AppState, status: RwSignal<Offline>) {
     let navigator = window.navigator();
     // Browsers offer service workers on https (and on localhost) only.
     if !js_sys::Reflect::has(&navigator, &JsValue::from_str("serviceWorker")).unwrap_or(false) {
-        status.set(Offline::Unavailable(
-            "This browser cannot keep DamageLens for offline use here: open it over https.".into(),
-        ));
+        status.set(Offline::Unavailable("This browser cannot keep DamageLens for offline use here: open it over https.".into()));
         return;
     }
     let container = navigator.service_worker();

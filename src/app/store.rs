@@ -101,9 +101,7 @@ impl Library {
             .version(1)
             .add_object_store(ObjectStore::new(PRODUCTS).key_path("id"))
             .add_object_store(ObjectStore::new(PROFILES).key_path("id"))
-            .add_object_store(
-                ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")),
-            )
+            .add_object_store(ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")))
             .build()
             .await
             .map_err(|e| explain("Opening saved work", e))?;

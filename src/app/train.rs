@@ -40,7 +40,8 @@ pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFil
 /// Trains the current product on all its saved good photos.
 pub fn train(state: AppState, choice: TrainChoice) {
     let Some(product) = state.current.get_untracked() else { return };
-    let files: Vec<UploadedFile> = state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
+    let files: Vec<UploadedFile> =
+        state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
     state.training.set(true);
     state.progress.set(Some(super::Progress { done: 0, total: files.len(), started_ms: now_ms() }));
     if !engine::send(state, Request::Train { name: product.name, choice, files }) {

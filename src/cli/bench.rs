@@ -36,7 +36,13 @@ impl Series {
     pub fn of(mut ms: Vec<f64>) -> Self {
         ms.sort_by(f64::total_cmp);
         let n = ms.len();
-        let median = if n == 0 { f64::NAN } else if n % 2 == 1 { ms[n / 2] } else { (ms[n / 2 - 1] + ms[n / 2]) / 2.0 };
+        let median = if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+        };
         Series { median, min: ms.first().copied().unwrap_or(f64::NAN), max: ms.last().copied().unwrap_or(f64::NAN), runs: n }
     }
 }
@@ -89,12 +95,8 @@ pub fn run(backbone: &Path, args: &BenchArgs) -> CliResult {
         Ok(())
     })?;
     stages.sort_by(|a, b| a.total().total_cmp(&b.total()));
-    let report = Report {
-        backbone_ms: Series::of(backbone_ms),
-        inspect_ms: Series::of(inspect_ms),
-        stages: stages[stages.len() / 2],
-        threads: 1,
-    };
+    let report =
+        Report { backbone_ms: Series::of(backbone_ms), inspect_ms: Series::of(inspect_ms), stages: stages[stages.len() / 2], threads: 1 };
     println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     Ok(())
 }

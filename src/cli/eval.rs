@@ -66,7 +66,14 @@ fn evaluate(inspector: &Inspector, profile: &Profile, root: &Path, sample: &Samp
     evaluate_sample(inspector, profile, sample, &bytes, mask, problems).map_err(|e| e.to_string())
 }
 
-pub fn evaluate_all(inspector: &Inspector, profile: &Profile, root: &Path, samples: &[Sample], what: &str, problems: &mut Vec<String>) -> Vec<EvalItem> {
+pub fn evaluate_all(
+    inspector: &Inspector,
+    profile: &Profile,
+    root: &Path,
+    samples: &[Sample],
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Vec<EvalItem> {
     let bar = progress(samples.len(), what);
     let mut items = Vec::with_capacity(samples.len());
     for sample in samples {
@@ -143,11 +150,24 @@ fn print_report(profile: &Profile, r: &Report) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into());
     println!("{} ({}, {} training images)", profile.name, profile.method_name(), profile.training_images);
     println!("threshold {:.3}: {}", r.threshold, r.threshold_method);
-    println!("{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy");
+    println!(
+        "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy"
+    );
     let row = |name: &str, m: &Metrics| {
         println!(
             "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name, m.images, f(m.image_AUROC), f(m.image_AP), f(m.pixel_AUROC), f(m.pixel_AUPRO), f(m.pixel_IoU), f(m.pixel_F1), f(m.pixel_precision), f(m.pixel_recall), f(m.image_accuracy)
+            name,
+            m.images,
+            f(m.image_AUROC),
+            f(m.image_AP),
+            f(m.pixel_AUROC),
+            f(m.pixel_AUPRO),
+            f(m.pixel_IoU),
+            f(m.pixel_F1),
+            f(m.pixel_precision),
+            f(m.pixel_recall),
+            f(m.image_accuracy)
         )
     };
     for (name, m) in &r.categories {

@@ -164,8 +164,8 @@ pub fn load_inspector(manifest_path: &Path, input_size: Option<u32>) -> CliResul
         .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", manifest_path.display()))?;
     let manifest = BackboneManifest::from_json(&manifest_path.display().to_string(), &json).map_err(|e| e.to_string())?;
     let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
-    let onnx = std::fs::read(&onnx_path)
-        .map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", onnx_path.display()))?;
+    let onnx =
+        std::fs::read(&onnx_path).map_err(|e| format!("{}: {e}. Run `cargo xtask setup` to export the backbone.", onnx_path.display()))?;
     let size = input_size.unwrap_or(manifest.input.size);
     Inspector::with_input_size(manifest, &onnx, size).map_err(|e| e.to_string())
 }
@@ -175,7 +175,8 @@ pub fn load_with_profile(manifest_path: &Path, profile_path: &Path) -> CliResult
     let json = std::fs::read_to_string(manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let manifest = BackboneManifest::from_json(&manifest_path.display().to_string(), &json).map_err(|e| e.to_string())?;
     let bytes = read_profile_file(profile_path)?;
-    let profile = Profile::from_bytes(&profile_path.display().to_string(), &bytes, Some(&manifest.onnx_sha256)).map_err(|e| e.to_string())?;
+    let profile =
+        Profile::from_bytes(&profile_path.display().to_string(), &bytes, Some(&manifest.onnx_sha256)).map_err(|e| e.to_string())?;
     Ok((load_inspector(manifest_path, Some(profile.backbone.input_size))?, profile))
 }
 
@@ -326,9 +327,9 @@ fn calibrate(
     };
     let sample = |path: &PathBuf, anomalous: bool| {
         let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let mask = masks.filter(|_| anomalous).and_then(|dir| {
-            [format!("{stem}.png"), format!("{stem}_mask.png")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
-        });
+        let mask = masks
+            .filter(|_| anomalous)
+            .and_then(|dir| [format!("{stem}.png"), format!("{stem}_mask.png")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file()));
         crate::eval::dataset::Sample {
             path: path.display().to_string(),
             anomalous,
@@ -338,17 +339,27 @@ fn calibrate(
             background: None,
         }
     };
-    let samples: Vec<_> = image_files(good)?.iter().map(|p| sample(p, false)).chain(image_files(damaged)?.iter().map(|p| sample(p, true))).collect();
+    let samples: Vec<_> =
+        image_files(good)?.iter().map(|p| sample(p, false)).chain(image_files(damaged)?.iter().map(|p| sample(p, true))).collect();
     let mut problems = Vec::new();
     let items = eval::evaluate_all(&inspector, &profile, Path::new(""), &samples, "calibrating", &mut problems);
     for p in &problems {
         eprintln!("note: {p}");
     }
-    let chosen = crate::eval::threshold::choose(&estimator, &crate::eval::report::calibration_set(&items, profile.backbone.input_size as usize))?;
+    let chosen =
+        crate::eval::threshold::choose(&estimator, &crate::eval::report::calibration_set(&items, profile.backbone.input_size as usize))?;
     let (lo, hi) = items.iter().flat_map(|i| i.map.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    profile.calibration = crate::engine::postprocess::Calibration { threshold: chosen.value, min: lo.min(chosen.value), max: hi.max(chosen.value), method: chosen.explanation.clone() };
+    profile.calibration = crate::engine::postprocess::Calibration {
+        threshold: chosen.value,
+        min: lo.min(chosen.value),
+        max: hi.max(chosen.value),
+        method: chosen.explanation.clone(),
+    };
     save_profile(&profile, out)?;
-    let flagged = chosen.expected_false_positive_rate.map(|r| format!(" ({:.1}% of these good photos would be flagged)", r * 100.0)).unwrap_or_default();
+    let flagged = chosen
+        .expected_false_positive_rate
+        .map(|r| format!(" ({:.1}% of these good photos would be flagged)", r * 100.0))
+        .unwrap_or_default();
     eprintln!("{}: threshold {:.3}: {}{flagged}", out.display(), chosen.value, chosen.explanation.trim_end_matches('.'));
     Ok(())
 }

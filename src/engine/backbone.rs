@@ -41,7 +41,10 @@ pub fn typed_model(manifest: &BackboneManifest, onnx: &[u8], size: u32, outputs:
     let declared = model.input_fact(0).map_err(err)?;
     if let Some(rank) = declared.shape.rank().concretize() {
         if rank != 4 {
-            return Err(EngineError::model(file, format!("its input has {rank} dimensions; DamageLens feeds one image as 1x3xHxW (4 dimensions)")));
+            return Err(EngineError::model(
+                file,
+                format!("its input has {rank} dimensions; DamageLens feeds one image as 1x3xHxW (4 dimensions)"),
+            ));
         }
     }
     model
@@ -55,12 +58,7 @@ pub fn typed_model(manifest: &BackboneManifest, onnx: &[u8], size: u32, outputs:
 
 impl Backbone {
     /// Builds a plan that returns `outputs` (names from the ONNX graph) for a 1x3xSxS input.
-    pub fn load(
-        manifest: &BackboneManifest,
-        onnx: &[u8],
-        size: u32,
-        outputs: &[&str],
-    ) -> Result<Self, EngineError> {
+    pub fn load(manifest: &BackboneManifest, onnx: &[u8], size: u32, outputs: &[&str]) -> Result<Self, EngineError> {
         let err = |e: TractError| EngineError::model(&manifest.file, format!("{e:#}"));
         let plan = typed_model(manifest, onnx, size, outputs)?.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
         Ok(Backbone { plan, outputs: outputs.iter().map(|s| s.to_string()).collect(), size })
@@ -69,19 +67,13 @@ impl Backbone {
     /// Runs the network on one preprocessed CHW tensor; returns the outputs in the order asked for.
     pub fn run(&self, chw: Vec<f32>) -> Result<Vec<FeatureMap>, EngineError> {
         let s = self.size as usize;
-        let input = Tensor::from_shape(&[1, 3, s, s], &chw)
-            .map_err(|e| EngineError::model("input", format!("{e:#}")))?;
-        let results = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
+        let input = Tensor::from_shape(&[1, 3, s, s], &chw).map_err(|e| EngineError::model("input", format!("{e:#}")))?;
+        let results = self.plan.run(tvec!(input.into_tvalue())).map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
         results
             .iter()
             .zip(&self.outputs)
             .map(|(t, name)| {
-                let view = t
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
+                let view = t.to_plain_array_view::<f32>().map_err(|e| EngineError::model("backbone", format!("{e:#}")))?;
                 let shape = view.shape();
                 let (c, h, w) = match shape {
                     [1, c, h, w] => (*c, *h, *w),

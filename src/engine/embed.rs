@@ -64,9 +64,8 @@ impl Embedder {
     pub fn new(mut config: EmbedConfig, manifest: &BackboneManifest) -> Result<Self, EngineError> {
         let mut in_dims = 0;
         for layer in &config.layers {
-            let spec = manifest
-                .feature(layer)
-                .ok_or_else(|| EngineError::model(&manifest.file, format!("the manifest has no output {layer}")))?;
+            let spec =
+                manifest.feature(layer).ok_or_else(|| EngineError::model(&manifest.file, format!("the manifest has no output {layer}")))?;
             in_dims += spec.channels;
         }
         config.dims = config.dims.filter(|d| *d < in_dims);
@@ -128,10 +127,7 @@ impl Embedder {
         let (h, w) = (selected[0].height, selected[0].width);
         let in_dims: usize = selected.iter().map(|m| m.channels).sum();
         if in_dims != self.in_dims {
-            return Err(EngineError::Training(format!(
-                "feature maps have {in_dims} channels, the embedding expects {}",
-                self.in_dims
-            )));
+            return Err(EngineError::Training(format!("feature maps have {in_dims} channels, the embedding expects {}", self.in_dims)));
         }
         let mut concat = vec![0f32; h * w * in_dims];
         let mut offset = 0;

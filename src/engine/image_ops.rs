@@ -34,11 +34,7 @@ fn image_error(file: &str, reason: impl Into<String>, fix: &'static str) -> Engi
 /// The refusal of a file over `MAX_FILE_BYTES`. Public so the CLI gives the same message
 /// when it refuses a file from its size on disk, without reading it.
 pub fn file_too_large(file: &str, len: u64) -> EngineError {
-    image_error(
-        file,
-        format!("the file is {} MB, more than the {} MB limit", len >> 20, MAX_FILE_BYTES >> 20),
-        FIX_SMALLER,
-    )
+    image_error(file, format!("the file is {} MB, more than the {} MB limit", len >> 20, MAX_FILE_BYTES >> 20), FIX_SMALLER)
 }
 
 /// Decodes a PNG or JPEG into RGB8, refusing empty, oversized, unknown or corrupt files.
@@ -56,16 +52,15 @@ pub fn decode_rgb(file: &str, bytes: &[u8]) -> Result<RgbImage, EngineError> {
         let size = dims.map(|(w, h)| format!(" {w}x{h} pixels,")).unwrap_or_default();
         image_error(
             file,
-            format!(
-                "the image is{size} too large (at most {MAX_SIDE} pixels on a side and {} megapixels)",
-                MAX_PIXELS / 1_000_000
-            ),
+            format!("the image is{size} too large (at most {MAX_SIDE} pixels on a side and {} megapixels)", MAX_PIXELS / 1_000_000),
             FIX_SMALLER,
         )
     };
     let decode_error = |e: image::ImageError, dims: Option<(u32, u32)>| match e {
         image::ImageError::Limits(_) => too_large(dims),
-        image::ImageError::Unsupported(e) => image_error(file, format!("this image uses a feature DamageLens cannot read ({e})"), FIX_EXPORT),
+        image::ImageError::Unsupported(e) => {
+            image_error(file, format!("this image uses a feature DamageLens cannot read ({e})"), FIX_EXPORT)
+        }
         other => damaged(other.to_string()),
     };
 
@@ -232,11 +227,7 @@ impl Preprocess {
     /// over).
     pub fn tensor(&self, image: &RgbImage, even_brightness: bool) -> Vec<f32> {
         let s = self.size;
-        let resized = if image.dimensions() == (s, s) {
-            image.clone()
-        } else {
-            image::imageops::resize(image, s, s, FilterType::Triangle)
-        };
+        let resized = if image.dimensions() == (s, s) { image.clone() } else { image::imageops::resize(image, s, s, FilterType::Triangle) };
         let plane = (s * s) as usize;
         let (shift, stretch) = if even_brightness {
             let n = resized.as_raw().len().max(1) as f64;
@@ -456,7 +447,10 @@ mod tests {
         };
         for heic in [ftyp(b"heic", &[b"mif1", b"heic"]), ftyp(b"mif1", &[b"mif1", b"heix"]), ftyp(b"msf1", &[b"hevc"])] {
             let message = refusal("IMG_0001.HEIC", &heic);
-            assert!(message.contains("HEIC photos are not supported") && message.contains("'Most compatible'") && message.contains("JPEG"), "{message}");
+            assert!(
+                message.contains("HEIC photos are not supported") && message.contains("'Most compatible'") && message.contains("JPEG"),
+                "{message}"
+            );
         }
         for avif in [fixture("tiny.avif"), ftyp(b"mif1", &[b"mif1", b"avif"])] {
             let message = refusal("photo.avif", &avif);
@@ -497,11 +491,13 @@ mod tests {
 
     #[test]
     fn evened_brightness_makes_a_dim_and_a_bright_shot_of_the_same_item_alike() {
-        let scene = |gain: f32, offset: f32| RgbImage::from_fn(8, 8, |x, y| {
-            let v = ((x * 9 + y * 5) % 32) as f32 * 2.0;
-            let shot = |base: f32| (base * gain + offset).round() as u8;
-            Rgb([shot(v), shot(v + 10.0), shot(v)])
-        });
+        let scene = |gain: f32, offset: f32| {
+            RgbImage::from_fn(8, 8, |x, y| {
+                let v = ((x * 9 + y * 5) % 32) as f32 * 2.0;
+                let shot = |base: f32| (base * gain + offset).round() as u8;
+                Rgb([shot(v), shot(v + 10.0), shot(v)])
+            })
+        };
         let p = Preprocess { size: 8, mean: [0.0; 3], std: [1.0; 3] };
         let (dim, bright) = (scene(1.0, 20.0), scene(2.0, 100.0));
         let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);

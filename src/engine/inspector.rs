@@ -78,7 +78,10 @@ impl TrainSettings {
     /// PatchCore knows what patches look like wherever they are. About ten times the
     /// work of PaDiM alone per photo.
     pub fn ensemble() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)], even_brightness: false }
+        TrainSettings {
+            detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)],
+            even_brightness: false,
+        }
     }
 }
 
@@ -126,7 +129,11 @@ impl Inspector {
         if !sha256.eq_ignore_ascii_case(&manifest.onnx_sha256) {
             return Err(EngineError::model(
                 &manifest.file,
-                format!("its sha256 is {}, but the manifest expects {}: it is another or a damaged file", short(&sha256), short(&manifest.onnx_sha256)),
+                format!(
+                    "its sha256 is {}, but the manifest expects {}: it is another or a damaged file",
+                    short(&sha256),
+                    short(&manifest.onnx_sha256)
+                ),
             ));
         }
         let names: Vec<&str> = manifest.features.iter().map(|f| f.name.as_str()).collect();
@@ -152,11 +159,7 @@ impl Inspector {
     }
 
     pub fn backbone_id(&self) -> BackboneId {
-        BackboneId {
-            name: self.manifest.name.clone(),
-            sha256: self.manifest.onnx_sha256.clone(),
-            input_size: self.preprocess.size,
-        }
+        BackboneId { name: self.manifest.name.clone(), sha256: self.manifest.onnx_sha256.clone(), input_size: self.preprocess.size }
     }
 
     /// Feature maps of one image file, plus the photo's size.
@@ -177,7 +180,13 @@ impl Inspector {
         self.timed_map(profile, file, bytes, &mut times)
     }
 
-    fn timed_map(&self, profile: &Profile, file: &str, bytes: &[u8], times: &mut StageTimes) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
+    fn timed_map(
+        &self,
+        profile: &Profile,
+        file: &str,
+        bytes: &[u8],
+        times: &mut StageTimes,
+    ) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
         check_profile(&self.manifest, self.preprocess.size, profile)?;
         let mut clock = Stopwatch::start();
         let (tensor, dims) = self.preprocess.photo(file, bytes, profile.even_brightness)?;
@@ -191,8 +200,9 @@ impl Inspector {
         }
         times.scoring = clock.lap();
         let size = self.preprocess.size as usize;
-        let mut maps_of_detectors =
-            members.into_iter().map(|(scores, h, w, scale)| Ok((AnomalyMap::from_patch_scores(&scores, h, w, size, blur_sigma(size as u32)), scale)));
+        let mut maps_of_detectors = members
+            .into_iter()
+            .map(|(scores, h, w, scale)| Ok((AnomalyMap::from_patch_scores(&scores, h, w, size, blur_sigma(size as u32)), scale)));
         let map = combine(&mut maps_of_detectors)?;
         times.postprocess = clock.lap();
         Ok((map, dims))
@@ -271,7 +281,10 @@ pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScal
 enum Fit {
     Padim(Option<PadimAccumulator>),
     /// All training patches, n x dims; the coreset is chosen at the end.
-    PatchCore { ratio: f32, patches: Vec<f32> },
+    PatchCore {
+        ratio: f32,
+        patches: Vec<f32>,
+    },
 }
 
 impl Fit {

@@ -28,14 +28,7 @@ pub struct PadimAccumulator {
 impl PadimAccumulator {
     pub fn new(height: usize, width: usize, dims: usize) -> Self {
         let p = height * width;
-        PadimAccumulator {
-            height,
-            width,
-            dims,
-            count: 0,
-            mean: vec![0.0; p * dims],
-            comoment: vec![0.0; p * dims * (dims + 1) / 2],
-        }
+        PadimAccumulator { height, width, dims, count: 0, mean: vec![0.0; p * dims], comoment: vec![0.0; p * dims * (dims + 1) / 2] }
     }
 
     fn check_shape(&self, grid: &PatchGrid) -> Result<(), EngineError> {
@@ -109,10 +102,7 @@ impl PadimAccumulator {
     /// Covariance (unbiased) + `regularisation` * I, inverted through Cholesky.
     pub fn finish(&self, regularisation: f64) -> Result<PadimModel, EngineError> {
         if self.count < 2 {
-            return Err(EngineError::Training(format!(
-                "PaDiM needs at least 2 good images, it has {}",
-                self.count
-            )));
+            return Err(EngineError::Training(format!("PaDiM needs at least 2 good images, it has {}", self.count)));
         }
         let d = self.dims;
         let t = d * (d + 1) / 2;
@@ -126,18 +116,11 @@ impl PadimAccumulator {
             for i in 0..d {
                 cov[tri(i, i)] += regularisation;
             }
-            let l = cholesky(&cov, d).ok_or_else(|| {
-                EngineError::Training(format!("covariance at grid position {p} is not positive definite"))
-            })?;
+            let l = cholesky(&cov, d)
+                .ok_or_else(|| EngineError::Training(format!("covariance at grid position {p} is not positive definite")))?;
             inv_chol.extend(invert_lower(&l, d).into_iter().map(|v| v as f32));
         }
-        Ok(PadimModel {
-            height: self.height,
-            width: self.width,
-            dims: d,
-            mean: self.mean.iter().map(|v| *v as f32).collect(),
-            inv_chol,
-        })
+        Ok(PadimModel { height: self.height, width: self.width, dims: d, mean: self.mean.iter().map(|v| *v as f32).collect(), inv_chol })
     }
 }
 

@@ -48,20 +48,12 @@ pub fn gaussian_blur(values: &mut [f32], h: usize, w: usize, sigma: f32) {
     let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
     for y in 0..h {
         for x in 0..w {
-            tmp[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(i, k)| k * values[y * w + clamp(x as isize + i as isize - radius, w)])
-                .sum();
+            tmp[y * w + x] = kernel.iter().enumerate().map(|(i, k)| k * values[y * w + clamp(x as isize + i as isize - radius, w)]).sum();
         }
     }
     for y in 0..h {
         for x in 0..w {
-            values[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(i, k)| k * tmp[clamp(y as isize + i as isize - radius, h) * w + x])
-                .sum();
+            values[y * w + x] = kernel.iter().enumerate().map(|(i, k)| k * tmp[clamp(y as isize + i as isize - radius, h) * w + x]).sum();
         }
     }
 }

@@ -277,7 +277,14 @@ impl Profile {
         }
         let (detectors, prefix): (Vec<DetectorHeader>, fn(usize) -> String) = match (header.version, header.version_1) {
             (1, Some(d)) => (
-                vec![DetectorHeader { method: d.method, embed: d.embed, embed_in_dims: d.embed_in_dims, grid: d.grid, dims: d.dims, scale: MapScale::IDENTITY }],
+                vec![DetectorHeader {
+                    method: d.method,
+                    embed: d.embed,
+                    embed_in_dims: d.embed_in_dims,
+                    grid: d.grid,
+                    dims: d.dims,
+                    scale: MapScale::IDENTITY,
+                }],
                 |_| String::new(),
             ),
             (1, None) => return Err(bad("damaged header (no detector settings)".into())),
@@ -408,7 +415,9 @@ mod tests {
     fn ensemble() -> Profile {
         let mut p = profile(false);
         let mut member = profile(true).detectors.remove(0);
-        member.embedder = Embedder::from_parts(EmbedConfig { layers: vec!["feat_s16".into()], dims: None, seed: 1, neighbourhood: 3 }, 3, Vec::new()).unwrap();
+        member.embedder =
+            Embedder::from_parts(EmbedConfig { layers: vec!["feat_s16".into()], dims: None, seed: 1, neighbourhood: 3 }, 3, Vec::new())
+                .unwrap();
         member.scale = MapScale { mean: 0.5, std: 2.0 };
         p.detectors[0].scale = MapScale { mean: 1.5, std: 0.25 };
         p.detectors.push(member);
@@ -460,8 +469,13 @@ mod tests {
             "calibration": p.calibration, "training_images": 12, "cost": null,
         });
         let AnomalyModel::Padim(m) = &d.model else { unreachable!() };
-        let tensors = [("projection", vec![5, 3], f32_bytes(d.embedder.projection())), ("padim.mean", vec![2, 3], f32_bytes(&m.mean)), ("padim.inv_chol", vec![2, 6], f32_bytes(&m.inv_chol))];
-        let views: Vec<(&str, TensorView)> = tensors.iter().map(|(n, shape, data)| (*n, TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
+        let tensors = [
+            ("projection", vec![5, 3], f32_bytes(d.embedder.projection())),
+            ("padim.mean", vec![2, 3], f32_bytes(&m.mean)),
+            ("padim.inv_chol", vec![2, 6], f32_bytes(&m.inv_chol)),
+        ];
+        let views: Vec<(&str, TensorView)> =
+            tensors.iter().map(|(n, shape, data)| (*n, TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
         let bytes = safetensors::serialize(views, Some(HashMap::from([("damagelens".to_string(), header.to_string())]))).unwrap();
         assert_eq!(Profile::from_bytes("old.dlprofile", &bytes, None).unwrap(), p);
     }

@@ -98,9 +98,7 @@ fn unit_curve(title: &str, x_desc: &str, y_desc: &str, curve: &Curve, point: (f6
         if diagonal {
             chart.draw_series(std::iter::once(PathElement::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.25)))).map_err(err)?;
         }
-        chart
-            .draw_series(LineSeries::new(curve.x.iter().copied().zip(curve.y.iter().copied()), DAMAGED.stroke_width(2)))
-            .map_err(err)?;
+        chart.draw_series(LineSeries::new(curve.x.iter().copied().zip(curve.y.iter().copied()), DAMAGED.stroke_width(2))).map_err(err)?;
         chart
             .draw_series(std::iter::once(Circle::new(point, 6, THRESHOLD.filled())))
             .map_err(err)?

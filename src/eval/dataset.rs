@@ -101,8 +101,7 @@ const PLAIN_MASK_FOLDERS: [&str; 4] = ["masks", "mask", "ground_truth", "gt"];
 /// How many single wrapper folders are looked through to find the dataset.
 const MAX_WRAPPERS: usize = 3;
 
-const LAYOUTS_HELP: &str =
-    "  - MVTec AD: train/good/ (photos of good items), test/<defect>/ and test/good/, \
+const LAYOUTS_HELP: &str = "  - MVTec AD: train/good/ (photos of good items), test/<defect>/ and test/good/, \
 optional ground_truth/<defect>/<name>_mask.png\n  \
 - BTAD: train/ok/, test/ok/, test/ko/, optional ground_truth/ko/<name>.png\n  \
 - plain folders: good/ (or normal/, ok/) next to one folder per damage type such as damaged/ or scratch/, \
@@ -119,8 +118,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] =
-        [Category::Structural, Category::Surface, Category::Contamination, Category::Combined];
+    pub const ALL: [Category; 4] = [Category::Structural, Category::Surface, Category::Contamination, Category::Combined];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,10 +148,7 @@ impl FromStr for Category {
     /// names come from hand-edited spreadsheets.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim();
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| UnknownCategory(name.to_string()))
+        Category::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| UnknownCategory(name.to_string()))
     }
 }
 
@@ -228,10 +223,7 @@ pub enum DatasetError {
          or good/ next to one folder per damage type)"
     )]
     NoFiles { location: String },
-    #[error(
-        "{location} does not look like a dataset (it holds {found}). DamageLens reads three layouts:\n{}",
-        LAYOUTS_HELP
-    )]
+    #[error("{location} does not look like a dataset (it holds {found}). DamageLens reads three layouts:\n{}", LAYOUTS_HELP)]
     Unrecognised { location: String, found: String },
     #[error("{location} holds several datasets ({}): choose one of these folders", .names.join(", "))]
     SeveralDatasets { location: String, names: Vec<String> },
@@ -262,10 +254,8 @@ pub fn load_dir(dir: &Path, categories_csv: Option<&Path>) -> Result<Dataset, Da
     }
     let csv = match categories_csv {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|source| DatasetError::Io { path: path.display().to_string(), source })?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| DatasetError::CsvNotText { path: path.display().to_string() })?;
+            let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.display().to_string(), source })?;
+            let text = String::from_utf8(bytes).map_err(|_| DatasetError::CsvNotText { path: path.display().to_string() })?;
             Some(text)
         }
         None => None,
@@ -281,13 +271,7 @@ pub fn load_dir(dir: &Path, categories_csv: Option<&Path>) -> Result<Dataset, Da
 const MAX_DEPTH: usize = 32;
 
 #[cfg(not(target_arch = "wasm32"))]
-fn walk(
-    dir: &Path,
-    rel: &str,
-    depth: usize,
-    files: &mut Vec<String>,
-    problems: &mut Vec<String>,
-) -> std::io::Result<()> {
+fn walk(dir: &Path, rel: &str, depth: usize, files: &mut Vec<String>, problems: &mut Vec<String>) -> std::io::Result<()> {
     let join = |name: &str| if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
     let mut children = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -300,8 +284,7 @@ fn walk(
         };
         let os_name = entry.file_name();
         let Some(name) = os_name.to_str() else {
-            problems
-                .push(format!("{}: the name is not valid UTF-8; skipped", join(&os_name.to_string_lossy())));
+            problems.push(format!("{}: the name is not valid UTF-8; skipped", join(&os_name.to_string_lossy())));
             continue;
         };
         if is_ignored_name(name) {
@@ -353,11 +336,8 @@ pub fn default_category(defect_folder: &str) -> Category {
     if let Some(c) = whole_name_category(&name) {
         return c;
     }
-    let found: BTreeSet<Category> = name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .filter_map(word_category)
-        .collect();
+    let found: BTreeSet<Category> =
+        name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).filter_map(word_category).collect();
     [Category::Combined, Category::Contamination, Category::Structural, Category::Surface]
         .into_iter()
         .find(|c| found.contains(c))
@@ -367,9 +347,7 @@ pub fn default_category(defect_folder: &str) -> Category {
 /// Names whose words would mislead.
 fn whole_name_category(name: &str) -> Option<Category> {
     Some(match name {
-        "thread_side" | "thread_top" | "fabric_border" | "fabric_interior" | "damaged_case" => {
-            Category::Structural
-        }
+        "thread_side" | "thread_top" | "fabric_border" | "fabric_interior" | "damaged_case" => Category::Structural,
         "pill_type" => Category::Surface,
         _ => return None,
     })
@@ -380,22 +358,16 @@ fn word_category(word: &str) -> Option<Category> {
     std::iter::once(word).chain(singular.into_iter().flatten()).find_map(|w| {
         Some(match w {
             "combined" | "multiple" | "mixed" => Category::Combined,
-            "contamination" | "contaminated" | "contaminant" | "glue" | "oil" | "liquid" | "stain"
-            | "stained" | "dirt" | "dirty" | "dust" | "dusty" | "foreign" | "debris" | "residue" | "hair"
-            | "fiber" | "fibre" | "particle" | "grease" | "water" | "mold" | "mould" => {
-                Category::Contamination
-            }
-            "hole" | "cut" | "crack" | "cracked" | "broken" | "break" | "missing" | "bent" | "bend"
-            | "fold" | "folded" | "flip" | "flipped" | "misplaced" | "misaligned" | "squeeze"
-            | "squeezed" | "split" | "poke" | "manipulated" | "deformed" | "deformation" | "dent"
-            | "dented" | "tear" | "torn" | "chip" | "chipped" | "fracture" | "fractured" | "swap"
-            | "swapped" | "puncture" | "punctured" | "warp" | "warped" | "bulge" | "gap" | "structural" => {
-                Category::Structural
-            }
-            "scratch" | "scratched" | "color" | "colour" | "discoloration" | "discolouration" | "print"
-            | "imprint" | "rough" | "roughness" | "stroke" | "thread" | "rust" | "rusty" | "corrosion"
-            | "abrasion" | "scuff" | "wear" | "worn" | "mark" | "spot" | "burn" | "faded" | "texture"
-            | "surface" => Category::Surface,
+            "contamination" | "contaminated" | "contaminant" | "glue" | "oil" | "liquid" | "stain" | "stained" | "dirt" | "dirty"
+            | "dust" | "dusty" | "foreign" | "debris" | "residue" | "hair" | "fiber" | "fibre" | "particle" | "grease" | "water"
+            | "mold" | "mould" => Category::Contamination,
+            "hole" | "cut" | "crack" | "cracked" | "broken" | "break" | "missing" | "bent" | "bend" | "fold" | "folded" | "flip"
+            | "flipped" | "misplaced" | "misaligned" | "squeeze" | "squeezed" | "split" | "poke" | "manipulated" | "deformed"
+            | "deformation" | "dent" | "dented" | "tear" | "torn" | "chip" | "chipped" | "fracture" | "fractured" | "swap" | "swapped"
+            | "puncture" | "punctured" | "warp" | "warped" | "bulge" | "gap" | "structural" => Category::Structural,
+            "scratch" | "scratched" | "color" | "colour" | "discoloration" | "discolouration" | "print" | "imprint" | "rough"
+            | "roughness" | "stroke" | "thread" | "rust" | "rusty" | "corrosion" | "abrasion" | "scuff" | "wear" | "worn" | "mark"
+            | "spot" | "burn" | "faded" | "texture" | "surface" => Category::Surface,
             _ => return None,
         })
     })
@@ -464,12 +436,7 @@ struct MissingReport {
 impl MissingReport {
     fn record(&mut self, folder: &str, image: &str, expected: Option<String>) {
         let i = *self.index.entry(fold(folder)).or_insert_with(|| {
-            self.groups.push(MissingMasks {
-                folder: folder.to_string(),
-                total: 0,
-                with_mask: 0,
-                missing: Vec::new(),
-            });
+            self.groups.push(MissingMasks { folder: folder.to_string(), total: 0, with_mask: 0, missing: Vec::new() });
             self.groups.len() - 1
         });
         let group = &mut self.groups[i];
@@ -518,10 +485,7 @@ fn parse_with<'a>(
         .iter()
         .zip(&comps)
         .filter(|(_, c)| c.len() > prefix.len() && c[..prefix.len()] == prefix[..])
-        .map(|(full, c)| Entry {
-            full: full.clone(),
-            rel: c[prefix.len()..].iter().map(|s| s.to_string()).collect(),
-        })
+        .map(|(full, c)| Entry { full: full.clone(), rel: c[prefix.len()..].iter().map(|s| s.to_string()).collect() })
         .collect();
     let mut parts = match layout {
         Layout::MvtecAd | Layout::Btad => parse_split_layout(&entries, &root, layout, &mut problems),
@@ -534,8 +498,7 @@ fn parse_with<'a>(
     parts.train.sort_by(|a, b| natural_cmp(a, b));
     parts.validation.sort_by(|a, b| natural_cmp(&a.path, &b.path));
     parts.test.sort_by(|a, b| natural_cmp(&a.path, &b.path));
-    let mut dataset =
-        Dataset { layout, train: parts.train, validation: parts.validation, test: parts.test, problems };
+    let mut dataset = Dataset { layout, train: parts.train, validation: parts.validation, test: parts.test, problems };
     if let Some(text) = categories_csv {
         apply_csv(text, &root, &mut dataset);
     }
@@ -613,11 +576,8 @@ fn not_an_image(full: &str) -> String {
 fn find_root(comps: &[Vec<&str>], dir: Option<&Path>) -> Result<(Vec<String>, Layout), DatasetError> {
     let mut prefix: Vec<&str> = Vec::new();
     loop {
-        let under: Vec<&[&str]> = comps
-            .iter()
-            .filter(|c| c.len() > prefix.len() && c.starts_with(&prefix))
-            .map(|c| &c[prefix.len()..])
-            .collect();
+        let under: Vec<&[&str]> =
+            comps.iter().filter(|c| c.len() > prefix.len() && c.starts_with(&prefix)).map(|c| &c[prefix.len()..]).collect();
         if let Some(layout) = detect(&under) {
             return Ok((prefix.iter().map(|s| s.to_string()).collect(), layout));
         }
@@ -626,8 +586,7 @@ fn find_root(comps: &[Vec<&str>], dir: Option<&Path>) -> Result<(Vec<String>, La
             .iter()
             .copied()
             .filter(|f| {
-                let inside: Vec<&[&str]> =
-                    under.iter().filter(|p| p.len() >= 2 && p[0] == *f).map(|p| &p[1..]).collect();
+                let inside: Vec<&[&str]> = under.iter().filter(|p| p.len() >= 2 && p[0] == *f).map(|p| &p[1..]).collect();
                 detect(&inside).is_some()
             })
             .collect();
@@ -656,8 +615,7 @@ fn detect(under: &[&[&str]]) -> Option<Layout> {
         })
     };
     if has("train", None) || has("test", None) {
-        let btad = !has("train", Some("good"))
-            && (has("train", Some("ok")) || has("test", Some("ok")) || has("test", Some("ko")));
+        let btad = !has("train", Some("good")) && (has("train", Some("ok")) || has("test", Some("ok")) || has("test", Some("ko")));
         return Some(if btad { Layout::Btad } else { Layout::MvtecAd });
     }
     if under.iter().any(|p| p.len() >= 2 && is_normal_folder(p[0])) {
@@ -716,19 +674,12 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
                     _ => Split::Test,
                 };
                 if lower.len() == 2 {
-                    problems.push(format!(
-                        "{}: not inside a class folder such as {root}{}/{normal_name}/; skipped",
-                        e.full, e.rel[0]
-                    ));
+                    problems.push(format!("{}: not inside a class folder such as {root}{}/{normal_name}/; skipped", e.full, e.rel[0]));
                     continue;
                 }
                 let normal = is_normal_folder(&lower[1]);
                 if split == Split::Train && !normal {
-                    note_folder(
-                        problems,
-                        &e.rel[..2],
-                        "training uses photos of good items only; folder ignored",
-                    );
+                    note_folder(problems, &e.rel[..2], "training uses photos of good items only; folder ignored");
                     continue;
                 }
                 let is_mask = match (lower.len(), lower[2].as_str()) {
@@ -769,10 +720,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
             }
             "ground_truth" => {
                 if lower.len() == 2 {
-                    problems.push(format!(
-                        "{}: not inside a defect folder such as {root}ground_truth/<defect>/; skipped",
-                        e.full
-                    ));
+                    problems.push(format!("{}: not inside a defect folder such as {root}ground_truth/<defect>/; skipped", e.full));
                     continue;
                 }
                 if lower.len() > 3 {
@@ -799,12 +747,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
         }
     }
 
-    let mut parts = Parts {
-        train: Vec::new(),
-        validation: Vec::new(),
-        test: Vec::new(),
-        train_folder: format!("train/{normal_name}"),
-    };
+    let mut parts = Parts { train: Vec::new(), validation: Vec::new(), test: Vec::new(), train_folder: format!("train/{normal_name}") };
     let mut used: HashSet<String> = HashSet::new();
     let mut missing = MissingReport::default();
     for img in images {
@@ -850,9 +793,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
              only false alarms can be measured"
         ));
     } else if parts.test.iter().all(|s| s.anomalous) {
-        problems.push(format!(
-            "{test_folder}{normal_name}/: no images; only missed damage can be measured, not false alarms"
-        ));
+        problems.push(format!("{test_folder}{normal_name}/: no images; only missed damage can be measured, not false alarms"));
     }
     parts
 }
@@ -860,8 +801,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
 /// Lowercase keys to try, best first, and the name to suggest when none exists.
 fn split_layout_mask_candidates(img: &Found, root: &str, layout: Layout) -> (Vec<String>, String) {
     let (split, class, stem) = (fold(&img.split_name), fold(&img.class), fold(&img.stem));
-    let nested: Vec<String> =
-        IMAGE_EXTENSIONS.iter().map(|ext| format!("{split}/{class}/gt/{stem}.{ext}")).collect();
+    let nested: Vec<String> = IMAGE_EXTENSIONS.iter().map(|ext| format!("{split}/{class}/gt/{stem}.{ext}")).collect();
     // The flat ground_truth/ folder belongs to the test split.
     let flat: Vec<String> = if img.split == Split::Test {
         let suffixed = IMAGE_EXTENSIONS.iter().map(|ext| format!("ground_truth/{class}/{stem}_mask.{ext}"));
@@ -881,21 +821,15 @@ fn split_layout_mask_candidates(img: &Found, root: &str, layout: Layout) -> (Vec
     } else {
         format!("{root}ground_truth/{}/{}_mask.png", img.class, img.stem)
     };
-    let candidates = if img.nested {
-        nested.into_iter().chain(flat).collect()
-    } else {
-        flat.into_iter().chain(nested).collect()
-    };
+    let candidates = if img.nested { nested.into_iter().chain(flat).collect() } else { flat.into_iter().chain(nested).collect() };
     (candidates, expected)
 }
 
 fn report_orphan_masks(masks: HashMap<String, MaskFile>, used: &HashSet<String>, problems: &mut Vec<String>) {
-    let mut orphans: Vec<MaskFile> =
-        masks.into_iter().filter(|(k, _)| !used.contains(k)).map(|(_, m)| m).collect();
+    let mut orphans: Vec<MaskFile> = masks.into_iter().filter(|(k, _)| !used.contains(k)).map(|(_, m)| m).collect();
     orphans.sort_by(|a, b| natural_cmp(&a.full, &b.full));
     for m in orphans {
-        problems
-            .push(format!("{}: no image named {} in {}; mask ignored", m.full, m.image_stem, m.image_folder));
+        problems.push(format!("{}: no image named {} in {}; mask ignored", m.full, m.image_stem, m.image_folder));
     }
 }
 
@@ -925,16 +859,9 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
                 problems.push(not_an_image(&e.full));
                 continue;
             }
-            let image_folder = if e.rel.len() >= 3 {
-                format!("{root}{}/", e.rel[1..e.rel.len() - 1].join("/"))
-            } else {
-                "the damage folders".into()
-            };
-            let mask = MaskFile {
-                full: e.full.clone(),
-                image_folder,
-                image_stem: image_stem_of_mask(name).to_string(),
-            };
+            let image_folder =
+                if e.rel.len() >= 3 { format!("{root}{}/", e.rel[1..e.rel.len() - 1].join("/")) } else { "the damage folders".into() };
+            let mask = MaskFile { full: e.full.clone(), image_folder, image_stem: image_stem_of_mask(name).to_string() };
             masks.insert(e.rel.iter().map(|s| fold(s)).collect::<Vec<_>>().join("/"), mask);
         } else if is_image(name) {
             damaged.push(Found {
@@ -951,12 +878,7 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
     }
 
     let good_folder = good_folder.unwrap_or_else(|| "good".into());
-    let mut parts = Parts {
-        train: Vec::new(),
-        validation: Vec::new(),
-        test: Vec::new(),
-        train_folder: good_folder.clone(),
-    };
+    let mut parts = Parts { train: Vec::new(), validation: Vec::new(), test: Vec::new(), train_folder: good_folder.clone() };
     good.sort_by(|a, b| natural_cmp(a, b));
     for (i, path) in good.into_iter().enumerate() {
         if i % 2 == 0 {
@@ -973,12 +895,10 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
         .map(|img| {
             let (class, stem) = (fold(&img.class), fold(&img.stem));
             mask_folders.values().find_map(|(md, _)| {
-                let own = IMAGE_EXTENSIONS.iter().flat_map(|ext| {
-                    [format!("{md}/{class}/{stem}.{ext}"), format!("{md}/{class}/{stem}_mask.{ext}")]
-                });
-                let shared = IMAGE_EXTENSIONS
+                let own = IMAGE_EXTENSIONS
                     .iter()
-                    .flat_map(|ext| [format!("{md}/{stem}.{ext}"), format!("{md}/{stem}_mask.{ext}")]);
+                    .flat_map(|ext| [format!("{md}/{class}/{stem}.{ext}"), format!("{md}/{class}/{stem}_mask.{ext}")]);
+                let shared = IMAGE_EXTENSIONS.iter().flat_map(|ext| [format!("{md}/{stem}.{ext}"), format!("{md}/{stem}_mask.{ext}")]);
                 own.map(|k| (k, false)).chain(shared.map(|k| (k, true))).find(|(k, _)| masks.contains_key(k))
             })
         })
@@ -1041,14 +961,10 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
     report_orphan_masks(masks, &used, problems);
 
     if !parts.test.iter().any(|s| s.anomalous) {
-        problems.push(format!(
-            "{root}{good_folder}/: no damage folders next to it; only false alarms can be measured"
-        ));
+        problems.push(format!("{root}{good_folder}/: no damage folders next to it; only false alarms can be measured"));
     }
     if !parts.train.is_empty() && !parts.test.iter().any(|s| !s.anomalous) {
-        problems.push(format!(
-            "{root}{good_folder}/: a single good image, used for training; none is left to test false alarms"
-        ));
+        problems.push(format!("{root}{good_folder}/: a single good image, used for training; none is left to test false alarms"));
     }
     parts
 }
@@ -1089,10 +1005,7 @@ fn apply_csv(text: &str, root: &str, dataset: &mut Dataset) {
     let is_header = ["path", "category", "background"].iter().any(|n| column(n).is_some());
     let (path_col, category_col, background_col, skip) = if is_header {
         let Some(p) = column("path") else {
-            problems.push(
-                "category table: the header has no path column (expected path,category,background); table ignored"
-                    .into(),
-            );
+            problems.push("category table: the header has no path column (expected path,category,background); table ignored".into());
             return;
         };
         (p, column("category"), column("background"), 1)
@@ -1109,9 +1022,7 @@ fn apply_csv(text: &str, root: &str, dataset: &mut Dataset) {
             continue;
         }
         let Some(target) = normalize(raw).and_then(|p| index.get(&fold(&p)).copied()) else {
-            problems.push(format!(
-                "{raw}: listed on line {line} of the category table but not an image of this dataset; row ignored"
-            ));
+            problems.push(format!("{raw}: listed on line {line} of the category table but not an image of this dataset; row ignored"));
             continue;
         };
         let sample = match target {
@@ -1139,10 +1050,7 @@ fn apply_csv(text: &str, root: &str, dataset: &mut Dataset) {
                     sample.path
                 )),
                 Ok(category) => sample.category = Some(category),
-                Err(err) => problems.push(format!(
-                    "{}: line {line} of the category table: {err}; category unchanged",
-                    sample.path
-                )),
+                Err(err) => problems.push(format!("{}: line {line} of the category table: {err}; category unchanged", sample.path)),
             }
         }
         let background_text = cell(background_col);
@@ -1275,11 +1183,7 @@ mod tests {
     }
 
     fn sample<'a>(ds: &'a Dataset, path: &str) -> &'a Sample {
-        ds.test
-            .iter()
-            .chain(&ds.validation)
-            .find(|s| s.path == path)
-            .unwrap_or_else(|| panic!("no sample {path} in {ds:#?}"))
+        ds.test.iter().chain(&ds.validation).find(|s| s.path == path).unwrap_or_else(|| panic!("no sample {path} in {ds:#?}"))
     }
 
     fn has_problem(ds: &Dataset, needle: &str) -> bool {
@@ -1339,10 +1243,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            ds.problems.contains(
-                &"test/cut/003.png: no mask ground_truth/cut/003_mask.png; evaluated at image level only"
-                    .to_string()
-            ),
+            ds.problems.contains(&"test/cut/003.png: no mask ground_truth/cut/003_mask.png; evaluated at image level only".to_string()),
             "{:#?}",
             ds.problems
         );
@@ -1415,11 +1316,7 @@ mod tests {
         assert_eq!(ko.mask.as_deref(), Some("ground_truth/ko/0000.png"));
         assert_eq!(ko.category, Some(Category::Surface));
         assert_eq!(sample(&ds, "test/ko/0001.png").mask.as_deref(), Some("ground_truth/ko/0001.bmp"));
-        assert_eq!(
-            ds.problems,
-            vec!["test/ko/0002.png: no mask ground_truth/ko/0002.png; evaluated at image level only"
-                .to_string()]
-        );
+        assert_eq!(ds.problems, vec!["test/ko/0002.png: no mask ground_truth/ko/0002.png; evaluated at image level only".to_string()]);
     }
 
     #[test]
@@ -1460,16 +1357,12 @@ mod tests {
         assert_eq!(scratch.mask.as_deref(), Some("masks/scratch/c.png"));
         assert_eq!(scratch.category, Some(Category::Surface));
         assert_eq!(scratch.defect, "scratch");
-        assert_eq!(
-            ds.problems,
-            vec!["masks/zzz.png: no image named zzz in the damage folders; mask ignored".to_string()]
-        );
+        assert_eq!(ds.problems, vec!["masks/zzz.png: no image named zzz in the damage folders; mask ignored".to_string()]);
     }
 
     #[test]
     fn plain_layout_without_masks_is_fine_and_normal_folder_counts_as_good() {
-        let ds =
-            parse(&paths(&["normal/0.png", "normal/1.png", "crack/0.png", "crack/sub/1.png"]), None).unwrap();
+        let ds = parse(&paths(&["normal/0.png", "normal/1.png", "crack/0.png", "crack/sub/1.png"]), None).unwrap();
         assert_eq!(ds.train, paths(&["normal/0.png"]));
         assert_eq!(ds.test.len(), 3);
         assert_eq!(sample(&ds, "normal/1.png").defect, "good");
@@ -1479,9 +1372,7 @@ mod tests {
 
     #[test]
     fn plain_mask_shared_by_two_damage_folders_is_not_guessed() {
-        let ds =
-            parse(&paths(&["good/0.png", "good/1.png", "dent/0.png", "scratch/0.png", "masks/0.png"]), None)
-                .unwrap();
+        let ds = parse(&paths(&["good/0.png", "good/1.png", "dent/0.png", "scratch/0.png", "masks/0.png"]), None).unwrap();
         assert!(ds.test.iter().all(|s| s.mask.is_none()));
         assert!(has_problem(&ds, "masks/0.png: could be the mask of dent/0.png or scratch/0.png"));
         assert_eq!(ds.problems.len(), 1, "{:#?}", ds.problems);
@@ -1499,10 +1390,7 @@ mod tests {
     fn empty_train_is_an_error_naming_the_folder() {
         let err = parse(&paths(&["train/good/readme.txt", "test/cut/000.png"]), None).unwrap_err();
         assert!(matches!(err, DatasetError::NoTrainImages { layout: Layout::MvtecAd, .. }));
-        assert_eq!(
-            err.to_string(),
-            "train/good has no images: an MVTec AD folder needs photos of good items there"
-        );
+        assert_eq!(err.to_string(), "train/good has no images: an MVTec AD folder needs photos of good items there");
         let err = parse(&paths(&["wrap/test/cut/000.png"]), None).unwrap_err();
         assert!(err.to_string().starts_with("wrap/train/good has no images"), "{err}");
         let err = parse(&paths(&["good/a.txt", "bad/0.png"]), None).unwrap_err();
@@ -1519,26 +1407,18 @@ mod tests {
             assert!(msg.contains(layout), "{msg}");
         }
         assert!(matches!(parse(&[], None), Err(DatasetError::NoFiles { .. })));
-        assert!(matches!(
-            parse(&paths(&[".hidden", "__MACOSX/x.png"]), None),
-            Err(DatasetError::NoFiles { .. })
-        ));
+        assert!(matches!(parse(&paths(&[".hidden", "__MACOSX/x.png"]), None), Err(DatasetError::NoFiles { .. })));
     }
 
     #[test]
     fn several_datasets_ask_to_choose_one() {
-        let err = parse(&paths(&["bottle/train/good/0.png", "cable/train/good/0.png", "readme.txt"]), None)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the selected folder holds several datasets (bottle/, cable/): choose one of these folders"
-        );
+        let err = parse(&paths(&["bottle/train/good/0.png", "cable/train/good/0.png", "readme.txt"]), None).unwrap_err();
+        assert_eq!(err.to_string(), "the selected folder holds several datasets (bottle/, cable/): choose one of these folders");
     }
 
     #[test]
     fn single_dataset_next_to_other_folders_is_found() {
-        let ds =
-            parse(&paths(&["docs/a.pdf", "tire/train/good/0.png", "tire/test/good/0.png"]), None).unwrap();
+        let ds = parse(&paths(&["docs/a.pdf", "tire/train/good/0.png", "tire/test/good/0.png"]), None).unwrap();
         assert_eq!(ds.train, paths(&["tire/train/good/0.png"]));
     }
 

@@ -775,10 +775,7 @@ mod tests {
     fn scored() -> impl Strategy<Value = (Vec<f32>, Vec<bool>)> {
         // Integer-valued scores: exact under the transforms below, and tie-prone.
         (1usize..40).prop_flat_map(|n| {
-            (
-                proptest::collection::vec((-50i32..50).prop_map(|v| v as f32), n),
-                proptest::collection::vec(any::<bool>(), n),
-            )
+            (proptest::collection::vec((-50i32..50).prop_map(|v| v as f32), n), proptest::collection::vec(any::<bool>(), n))
         })
     }
 

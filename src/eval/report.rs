@@ -106,15 +106,24 @@ pub fn evaluate_sample(
     let mask = match (mask, sample.anomalous) {
         (_, false) => Some(vec![false; map.values.len()]),
         (None, true) => None,
-        (Some(bytes), true) => match bytes.and_then(|b| mask_on_map(sample.mask.as_deref().unwrap_or("mask"), &b, image_size, map.size as u32)) {
-            Ok(m) => Some(m),
-            Err(why) => {
-                problems.push(format!("{why}; {} evaluated at image level only", sample.path));
-                None
+        (Some(bytes), true) => {
+            match bytes.and_then(|b| mask_on_map(sample.mask.as_deref().unwrap_or("mask"), &b, image_size, map.size as u32)) {
+                Ok(m) => Some(m),
+                Err(why) => {
+                    problems.push(format!("{why}; {} evaluated at image level only", sample.path));
+                    None
+                }
             }
-        },
+        }
     };
-    Ok(EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask })
+    Ok(EvalItem {
+        path: sample.path.clone(),
+        anomalous: sample.anomalous,
+        category: sample.category,
+        score: map.max(),
+        map: map.values,
+        mask,
+    })
 }
 
 /// A ground-truth mask (any image; bright = damaged) at the anomaly map's resolution.
@@ -122,7 +131,13 @@ pub fn evaluate_sample(
 pub fn mask_on_map(file: &str, bytes: &[u8], image_size: (u32, u32), size: u32) -> Result<Vec<bool>, String> {
     let mask = image::DynamicImage::ImageRgb8(decode_rgb(file, bytes).map_err(|e| e.to_string())?).to_luma8();
     if mask.dimensions() != image_size {
-        return Err(format!("{file}: the mask is {}x{} but its photo {}x{}; give a mask of the photo's size", mask.width(), mask.height(), image_size.0, image_size.1));
+        return Err(format!(
+            "{file}: the mask is {}x{} but its photo {}x{}; give a mask of the photo's size",
+            mask.width(),
+            mask.height(),
+            image_size.0,
+            image_size.1
+        ));
     }
     let resized = image::imageops::resize(&mask, size, size, image::imageops::FilterType::Nearest);
     Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
@@ -147,10 +162,7 @@ fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
         pixel_recall: at.map(|a| a.recall),
         pixel_FPR: at.map(|a| a.fpr),
         image_accuracy: image_accuracy(&scores, &labels, threshold),
-        pixel_best_IoU: usable
-            .then(|| pixels.iou_curve(CURVE_STEPS))
-            .flatten()
-            .and_then(|c| c.y.into_iter().reduce(f64::max)),
+        pixel_best_IoU: usable.then(|| pixels.iou_curve(CURVE_STEPS)).flatten().and_then(|c| c.y.into_iter().reduce(f64::max)),
     }
 }
 
@@ -165,7 +177,13 @@ pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, threshold_met
             categories.insert(category.to_string(), metrics(&subset, map_size, threshold));
         }
     }
-    Report { threshold, threshold_method: threshold_method.to_string(), timing: None, overall: metrics(&all, map_size, threshold), categories }
+    Report {
+        threshold,
+        threshold_method: threshold_method.to_string(),
+        timing: None,
+        overall: metrics(&all, map_size, threshold),
+        categories,
+    }
 }
 
 /// The per-image scores as CSV: `path,label,category,score` (label 1 = anomalous).
@@ -256,7 +274,8 @@ pub fn report_curves(items: &[EvalItem], map_size: usize) -> ReportCurves {
         }
     }
     let pixels = pixel_set(items, map_size);
-    let pixel_pro = (pixels.damaged_images() > 0).then(|| pixels.pro_curve()).flatten().map(|c| PlotLine::thinned("overall", &c, PLOT_STEP));
+    let pixel_pro =
+        (pixels.damaged_images() > 0).then(|| pixels.pro_curve()).flatten().map(|c| PlotLine::thinned("overall", &c, PLOT_STEP));
     ReportCurves { image_roc, image_pr, pixel_pro }
 }
 
@@ -283,7 +302,14 @@ mod tests {
             map[p] = score;
             mask[p] = true;
         }
-        EvalItem { path: format!("img{score}.png"), anomalous, category, score: map.iter().copied().fold(0.0, f32::max), map, mask: Some(mask) }
+        EvalItem {
+            path: format!("img{score}.png"),
+            anomalous,
+            category,
+            score: map.iter().copied().fold(0.0, f32::max),
+            map,
+            mask: Some(mask),
+        }
     }
 
     #[test]
@@ -302,7 +328,17 @@ mod tests {
         assert_eq!(r.categories.keys().collect::<Vec<_>>(), vec!["structural", "surface"]);
         assert_eq!(r.categories["surface"].images, 3);
         let json = serde_json::to_value(&r).unwrap();
-        for key in ["image_AUROC", "pixel_AUROC", "pixel_AUPRO", "image_AP", "pixel_IoU", "pixel_F1", "pixel_precision", "pixel_recall", "image_accuracy"] {
+        for key in [
+            "image_AUROC",
+            "pixel_AUROC",
+            "pixel_AUPRO",
+            "image_AP",
+            "pixel_IoU",
+            "pixel_F1",
+            "pixel_precision",
+            "pixel_recall",
+            "image_accuracy",
+        ] {
             assert!(json.get(key).is_some(), "{key} missing at the top level");
             assert!(json["categories"]["structural"].get(key).is_some(), "{key} missing per category");
         }
@@ -361,7 +397,8 @@ mod tests {
     #[test]
     fn curves_are_thinned_but_keep_their_ends() {
         let n = 5000;
-        let items: Vec<EvalItem> = (0..n).map(|i| scored(i % 2 == 0, (i as f32 * 0.37).sin() + if i % 2 == 0 { 0.3 } else { 0.0 })).collect();
+        let items: Vec<EvalItem> =
+            (0..n).map(|i| scored(i % 2 == 0, (i as f32 * 0.37).sin() + if i % 2 == 0 { 0.3 } else { 0.0 })).collect();
         let curves = report_curves(&items, 2);
         let roc = &curves.image_roc[0];
         assert_eq!(roc.label, "overall");

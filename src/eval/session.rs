@@ -53,11 +53,24 @@ pub struct EvalSession<'a> {
 impl<'a> EvalSession<'a> {
     /// Evaluates a profile that already exists (the current product's).
     pub fn with_profile(inspector: &'a Inspector, profile: Profile, method: Option<ThresholdMethod>) -> Self {
-        EvalSession { inspector, trainer: None, profile: Some(profile), method, threshold: None, calibration: Vec::new(), items: Vec::new() }
+        EvalSession {
+            inspector,
+            trainer: None,
+            profile: Some(profile),
+            method,
+            threshold: None,
+            calibration: Vec::new(),
+            items: Vec::new(),
+        }
     }
 
     /// Evaluates a profile learnt first from the dataset's good training photos.
-    pub fn training(inspector: &'a Inspector, name: &str, settings: &TrainSettings, method: Option<ThresholdMethod>) -> Result<Self, EngineError> {
+    pub fn training(
+        inspector: &'a Inspector,
+        name: &str,
+        settings: &TrainSettings,
+        method: Option<ThresholdMethod>,
+    ) -> Result<Self, EngineError> {
         let trainer = Trainer::new(inspector, settings)?;
         let trainer = Some((trainer, name.to_string()));
         Ok(EvalSession { inspector, trainer, profile: None, method, threshold: None, calibration: Vec::new(), items: Vec::new() })
@@ -82,7 +95,13 @@ impl<'a> EvalSession<'a> {
     /// Scores one sample (with its mask's bytes, or why they could not be read). A
     /// `calibration` sample chooses the threshold; the others are judged. Returns what
     /// was wrong with the mask, if anything; an error means the photo is left out.
-    pub fn add_sample(&mut self, sample: &Sample, image: &[u8], mask: Option<Result<Vec<u8>, String>>, calibration: bool) -> Result<Vec<String>, EngineError> {
+    pub fn add_sample(
+        &mut self,
+        sample: &Sample,
+        image: &[u8],
+        mask: Option<Result<Vec<u8>, String>>,
+        calibration: bool,
+    ) -> Result<Vec<String>, EngineError> {
         let mut problems = Vec::new();
         let item = evaluate_sample(self.inspector, self.profile()?, sample, image, mask, &mut problems)?;
         let list = if calibration { &mut self.calibration } else { &mut self.items };
@@ -114,14 +133,16 @@ impl<'a> EvalSession<'a> {
     /// `per_side` good and damaged cases with their heatmaps.
     pub fn outcome(&self, timing: Option<Timing>, per_side: usize) -> Result<EvalOutcome, EngineError> {
         let profile = self.profile()?;
-        let (threshold, method) = self.threshold.clone().ok_or_else(|| out_of_order("the report was asked for before the threshold was chosen"))?;
+        let (threshold, method) =
+            self.threshold.clone().ok_or_else(|| out_of_order("the report was asked for before the threshold was chosen"))?;
         if self.items.is_empty() {
             return Err(EngineError::Training("no test photo could be evaluated".into()));
         }
         let map_size = self.map_size()?;
         let mut report = report(&self.items, map_size, threshold, &method);
         report.timing = timing;
-        let report_json = serde_json::to_string_pretty(&report).map_err(|e| EngineError::Training(format!("the report cannot be written: {e}")))?;
+        let report_json =
+            serde_json::to_string_pretty(&report).map_err(|e| EngineError::Training(format!("the report cannot be written: {e}")))?;
         // The heatmaps are painted on the evaluation's scale: its threshold lands at 0.5.
         let scale = Calibration { threshold, ..profile.calibration.clone() };
         let mut gallery = Vec::new();
@@ -149,7 +170,8 @@ fn out_of_order(what: &str) -> EngineError {
 }
 
 fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EngineError> {
-    let image = image::RgbaImage::from_raw(size, size, rgba.to_vec()).ok_or_else(|| EngineError::Training("a heatmap has the wrong size".into()))?;
+    let image = image::RgbaImage::from_raw(size, size, rgba.to_vec())
+        .ok_or_else(|| EngineError::Training("a heatmap has the wrong size".into()))?;
     let mut out = std::io::Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| EngineError::Training(format!("a heatmap cannot be encoded: {e}")))?;
     Ok(out.into_inner())

@@ -129,16 +129,9 @@ pub fn choose(method: &ThresholdMethod, set: &CalibrationSet) -> Result<Chosen, 
         }
     };
     if !value.is_finite() {
-        return Err(format!(
-            "this method gave the threshold {value}, which cannot be used; the scores are probably out of range"
-        ));
+        return Err(format!("this method gave the threshold {value}, which cannot be used; the scores are probably out of range"));
     }
-    Ok(Chosen {
-        value,
-        method: method.clone(),
-        explanation,
-        expected_false_positive_rate: flagged_share(&set.good_scores, value),
-    })
+    Ok(Chosen { value, method: method.clone(), explanation, expected_false_positive_rate: flagged_share(&set.good_scores, value) })
 }
 
 /// Share of `scores` at or above `t`; None without scores.
@@ -155,9 +148,7 @@ fn best_pixel_threshold<'a>(
     name: &str,
     curve_of: fn(&PixelSet<'a>, usize) -> Option<Curve>,
 ) -> Result<(f32, String), String> {
-    let missing = || {
-        format!("maximum {name} needs damaged photos with masks; none were given — use normal-score statistics instead")
-    };
+    let missing = || format!("maximum {name} needs damaged photos with masks; none were given — use normal-score statistics instead");
     let pixels = set.pixels.as_ref().ok_or_else(missing)?;
     pixels.validate().map_err(|e| format!("the calibration masks cannot be used: {e}"))?;
     let damaged = pixels.damaged_images();
@@ -262,9 +253,7 @@ fn normal_percentile(good: &[f32], percentile: f32) -> Result<(f32, String), Str
 /// The lowest threshold flagging at most `max_rate` of the good photos.
 fn false_positive_budget(good: &[f32], max_rate: f32) -> Result<(f32, String), String> {
     if !(0.0..1.0).contains(&max_rate) {
-        return Err(format!(
-            "the share of good photos allowed to be flagged must be at least 0 and below 1, got {max_rate}"
-        ));
+        return Err(format!("the share of good photos allowed to be flagged must be at least 0 and below 1, got {max_rate}"));
     }
     if good.is_empty() {
         return Err("a false-alarm budget needs good photos' scores; none were given".into());
@@ -376,8 +365,7 @@ mod tests {
         assert!((c.value - 5.0).abs() < 1e-6);
         assert_eq!(c.expected_false_positive_rate, Some(0.0));
         assert_eq!(c.explanation, "Mean (2.000) plus 3 standard deviations (1.000) of 3 good photos' scores.");
-        let raised =
-            choose(&ThresholdMethod::NormalSigma { k: 0.0 }, &scores_only(&[1.0, 1.0, 1.0, 9.0], &[])).unwrap();
+        let raised = choose(&ThresholdMethod::NormalSigma { k: 0.0 }, &scores_only(&[1.0, 1.0, 1.0, 9.0], &[])).unwrap();
         assert_eq!(raised.value, 9.0);
         assert!(raised.explanation.contains("raised to the highest good score 9.000"));
         assert_eq!(raised.expected_false_positive_rate, Some(0.25));
@@ -400,9 +388,7 @@ mod tests {
         assert!(choose(&ThresholdMethod::NormalPercentile { percentile: 101.0 }, &set).is_err());
         assert!(choose(&ThresholdMethod::NormalPercentile { percentile: f32::NAN }, &set).is_err());
         let one = scores_only(&[1.0], &[]);
-        assert!(choose(&ThresholdMethod::NormalPercentile { percentile: 99.0 }, &one)
-            .unwrap_err()
-            .contains("at least 2"));
+        assert!(choose(&ThresholdMethod::NormalPercentile { percentile: 99.0 }, &one).unwrap_err().contains("at least 2"));
     }
 
     #[test]
@@ -487,19 +473,14 @@ mod tests {
 
         let no_pixels = scores_only(&[1.0, 2.0], &[3.0]);
         let err = choose(&ThresholdMethod::MaxIou, &no_pixels).unwrap_err();
-        assert_eq!(
-            err,
-            "maximum IoU needs damaged photos with masks; none were given — use normal-score statistics instead"
-        );
+        assert_eq!(err, "maximum IoU needs damaged photos with masks; none were given — use normal-score statistics instead");
         let only_good = CalibrationSet {
             pixels: Some(PixelSet { maps: vec![&good_map], masks: vec![&good_mask], width: 2, height: 2 }),
             ..no_pixels.clone()
         };
         assert!(choose(&ThresholdMethod::MaxF1, &only_good).unwrap_err().contains("needs damaged photos"));
-        let broken = CalibrationSet {
-            pixels: Some(PixelSet { maps: vec![&map[..3]], masks: vec![&mask], width: 2, height: 2 }),
-            ..no_pixels
-        };
+        let broken =
+            CalibrationSet { pixels: Some(PixelSet { maps: vec![&map[..3]], masks: vec![&mask], width: 2, height: 2 }), ..no_pixels };
         assert!(choose(&ThresholdMethod::MaxIou, &broken).unwrap_err().contains("cannot be used"));
     }
 
@@ -509,12 +490,7 @@ mod tests {
         let c = choose(&ThresholdMethod::Manual { value: 2.5 }, &set).unwrap();
         assert_eq!((c.value, c.expected_false_positive_rate), (2.5, Some(0.5)));
         assert_eq!(c.explanation, "Set by hand to 2.500.");
-        assert_eq!(
-            choose(&ThresholdMethod::Manual { value: 1.0 }, &scores_only(&[], &[]))
-                .unwrap()
-                .expected_false_positive_rate,
-            None
-        );
+        assert_eq!(choose(&ThresholdMethod::Manual { value: 1.0 }, &scores_only(&[], &[])).unwrap().expected_false_positive_rate, None);
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             assert!(choose(&ThresholdMethod::Manual { value: bad }, &set).is_err());
         }
@@ -522,11 +498,8 @@ mod tests {
 
     #[test]
     fn methods_round_trip_through_json() {
-        for m in [
-            ThresholdMethod::MaxIou,
-            ThresholdMethod::NormalSigma { k: 3.0 },
-            ThresholdMethod::FalsePositiveBudget { max_rate: 0.05 },
-        ] {
+        for m in [ThresholdMethod::MaxIou, ThresholdMethod::NormalSigma { k: 3.0 }, ThresholdMethod::FalsePositiveBudget { max_rate: 0.05 }]
+        {
             let json = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<ThresholdMethod>(&json).unwrap(), m);
         }
@@ -539,9 +512,6 @@ mod tests {
         assert_eq!(fmt_score(0.0), "0.000");
         assert_eq!(percent(0.05), "5%");
         assert_eq!(percent(1.0 / 3.0), "33.3%");
-        assert_eq!(
-            (ordinal(1), ordinal(2), ordinal(11), ordinal(23)),
-            ("1st".into(), "2nd".into(), "11th".into(), "23rd".into())
-        );
+        assert_eq!((ordinal(1), ordinal(2), ordinal(11), ordinal(23)), ("1st".into(), "2nd".into(), "11th".into(), "23rd".into()));
     }
 }

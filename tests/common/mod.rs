@@ -20,9 +20,7 @@ pub fn damagelens(args: &[&str]) -> std::process::Output {
 /// Reads a file the setup provides; a missing one is a failure that says how to fix it.
 pub fn read(rel: &str) -> Vec<u8> {
     let path = root().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}. Run `cargo xtask setup` first (README.md).", path.display())
-    })
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}. Run `cargo xtask setup` first (README.md).", path.display()))
 }
 
 pub fn backbone() -> (BackboneManifest, Vec<u8>) {

@@ -11,7 +11,11 @@ use tract_onnx::pb::{
 fn float_tensor(name: &str, shape: &[i64]) -> ValueInfoProto {
     let dim = shape.iter().map(|d| Dimension { value: Some(Dim::DimValue(*d)), ..Default::default() }).collect();
     let tensor = type_proto::Tensor { elem_type: DataType::Float as i32, shape: Some(TensorShapeProto { dim }) };
-    ValueInfoProto { name: name.into(), r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }), ..Default::default() }
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }),
+        ..Default::default()
+    }
 }
 
 /// A graph with one float input, built node by node.
@@ -40,7 +44,13 @@ impl Graph {
     /// Adds a float constant (initializer).
     pub fn weight(mut self, name: &str, shape: &[i64], values: Vec<f32>) -> Self {
         assert_eq!(values.len() as i64, shape.iter().product::<i64>(), "{name}: values do not fill the shape");
-        self.graph.initializer.push(TensorProto { name: name.into(), dims: shape.to_vec(), data_type: DataType::Float as i32, float_data: values, ..Default::default() });
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: shape.to_vec(),
+            data_type: DataType::Float as i32,
+            float_data: values,
+            ..Default::default()
+        });
         self
     }
 
@@ -51,8 +61,13 @@ impl Graph {
     }
 
     pub fn encode(self) -> Vec<u8> {
-        ModelProto { ir_version: 8, opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }], graph: Some(self.graph), ..Default::default() }
-            .encode_to_vec()
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+            graph: Some(self.graph),
+            ..Default::default()
+        }
+        .encode_to_vec()
     }
 }
 

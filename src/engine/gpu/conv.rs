@@ -9,8 +9,8 @@
 //! - [`ConvOps::residual_add`]: elementwise sum of two tensors.
 
 use super::{
-    bind_group, bind_group_layout, compute_pipeline, linear_groups, shader_module, to_u32, Access, Dispatch,
-    ErrorScope, GpuContext, GpuError,
+    bind_group, bind_group_layout, compute_pipeline, linear_groups, shader_module, to_u32, Access, Dispatch, ErrorScope, GpuContext,
+    GpuError,
 };
 
 const SOURCE: &str = include_str!("conv.wgsl");
@@ -118,10 +118,9 @@ impl Conv2dSpec {
     /// Padding before the first row and column: (top, left).
     pub fn padding(&self) -> (usize, usize) {
         match self.pad {
-            Padding::Same => (
-                same_padding(self.in_height, self.kernel.0, self.stride.0).1,
-                same_padding(self.in_width, self.kernel.1, self.stride.1).1,
-            ),
+            Padding::Same => {
+                (same_padding(self.in_height, self.kernel.0, self.stride.0).1, same_padding(self.in_width, self.kernel.1, self.stride.1).1)
+            }
             Padding::Explicit { top, left, .. } => (top, left),
         }
     }
@@ -152,10 +151,7 @@ impl Conv2dSpec {
         if !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return Err(GpuError::shape(
                 "conv2d",
-                format!(
-                    "{} groups do not divide {} input and {} output channels",
-                    self.groups, self.in_channels, self.out_channels
-                ),
+                format!("{} groups do not divide {} input and {} output channels", self.groups, self.in_channels, self.out_channels),
             ));
         }
         Ok(())
@@ -209,13 +205,7 @@ impl ConvOps {
         let matmul_layout = bind_group_layout(
             device,
             "matmul",
-            &[
-                (10, Access::Read),
-                (11, Access::Read),
-                (12, Access::Read),
-                (13, Access::ReadWrite),
-                (14, Access::Uniform),
-            ],
+            &[(10, Access::Read), (11, Access::Read), (12, Access::Read), (13, Access::ReadWrite), (14, Access::Uniform)],
         );
         let add_layout = bind_group_layout(
             device,
@@ -315,12 +305,7 @@ impl ConvOps {
         let bias = bias.map(|b| ctx.storage(OP, "conv bias", b)).transpose()?;
         let output = ctx.output(OP, "conv output", spec.output_len())?;
         let mut encoder = ctx.encoder(OP);
-        self.encode_conv2d(
-            ctx,
-            &mut encoder,
-            spec,
-            OpBuffers { input: &input, weight: &weight, bias: bias.as_ref(), output: &output },
-        )?;
+        self.encode_conv2d(ctx, &mut encoder, spec, OpBuffers { input: &input, weight: &weight, bias: bias.as_ref(), output: &output })?;
         ctx.submit_and_read_one(OP, encoder, &output, spec.output_len(), scope).await
     }
 
@@ -396,12 +381,7 @@ impl ConvOps {
         let bias = bias.map(|v| ctx.storage(OP, "bias", v)).transpose()?;
         let c = ctx.output(OP, "C", spec.m * spec.n)?;
         let mut encoder = ctx.encoder(OP);
-        self.encode_matmul(
-            ctx,
-            &mut encoder,
-            spec,
-            OpBuffers { input: &a, weight: &b, bias: bias.as_ref(), output: &c },
-        )?;
+        self.encode_matmul(ctx, &mut encoder, spec, OpBuffers { input: &a, weight: &b, bias: bias.as_ref(), output: &c })?;
         ctx.submit_and_read_one(OP, encoder, &c, spec.m * spec.n, scope).await
     }
 
@@ -419,15 +399,10 @@ impl ConvOps {
         if in_channels == 0 || !input.len().is_multiple_of(in_channels) || !weight.len().is_multiple_of(in_channels) {
             return Err(GpuError::shape(
                 "pointwise",
-                format!(
-                    "input of {} and weight of {} values do not hold whole rows of {in_channels} channels",
-                    input.len(),
-                    weight.len()
-                ),
+                format!("input of {} and weight of {} values do not hold whole rows of {in_channels} channels", input.len(), weight.len()),
             ));
         }
-        let spec =
-            MatmulSpec { m: weight.len() / in_channels, k: in_channels, n: input.len() / in_channels, activation };
+        let spec = MatmulSpec { m: weight.len() / in_channels, k: in_channels, n: input.len() / in_channels, activation };
         self.matmul(ctx, &spec, weight, input, bias).await
     }
 
@@ -491,10 +466,7 @@ pub(crate) fn check_len(op: &'static str, what: &str, data: &[f32], expected: us
 /// Fails unless a device buffer holds at least `values` 32-bit values.
 pub(crate) fn check_size(op: &'static str, what: &str, buffer: &wgpu::Buffer, values: usize) -> Result<(), GpuError> {
     if buffer.size() < values as u64 * 4 {
-        return Err(GpuError::shape(
-            op,
-            format!("{what} buffer holds {} bytes, the shape needs {}", buffer.size(), values * 4),
-        ));
+        return Err(GpuError::shape(op, format!("{what} buffer holds {} bytes, the shape needs {}", buffer.size(), values * 4)));
     }
     Ok(())
 }

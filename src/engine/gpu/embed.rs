@@ -8,8 +8,8 @@
 
 use super::conv::{check_size, Activation, ConvOps, MatmulSpec, OpBuffers};
 use super::{
-    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access,
-    ErrorScope, GpuContext, GpuError,
+    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access, ErrorScope, GpuContext,
+    GpuError,
 };
 use crate::engine::backbone::FeatureMap;
 use crate::engine::embed::{Embedder, PatchGrid};
@@ -75,16 +75,10 @@ impl EmbedOp {
         let scope = ErrorScope::push(&ctx.device);
         let device = &ctx.device;
         let module = shader_module(device, "embed.wgsl", SOURCE);
-        let resample_layout = bind_group_layout(
-            device,
-            "resample_into",
-            &[(0, Access::Read), (1, Access::ReadWrite), (2, Access::Uniform)],
-        );
-        let average_layout = bind_group_layout(
-            device,
-            "neighbourhood_average",
-            &[(10, Access::Read), (11, Access::ReadWrite), (12, Access::Uniform)],
-        );
+        let resample_layout =
+            bind_group_layout(device, "resample_into", &[(0, Access::Read), (1, Access::ReadWrite), (2, Access::Uniform)]);
+        let average_layout =
+            bind_group_layout(device, "neighbourhood_average", &[(10, Access::Read), (11, Access::ReadWrite), (12, Access::Uniform)]);
         let op = EmbedOp {
             resample_pipeline: compute_pipeline(device, &module, "resample_into", &resample_layout),
             average_pipeline: compute_pipeline(device, &module, "neighbourhood_average", &average_layout),
@@ -116,19 +110,14 @@ impl EmbedOp {
             .layers
             .iter()
             .map(|name| {
-                maps.iter()
-                    .find(|m| m.name == name)
-                    .ok_or_else(|| GpuError::shape(OP, format!("the backbone gave no feature map {name}")))
+                maps.iter().find(|m| m.name == name).ok_or_else(|| GpuError::shape(OP, format!("the backbone gave no feature map {name}")))
             })
             .collect::<Result<_, _>>()?;
         let finest = selected.first().ok_or_else(|| GpuError::shape(OP, "the embedding selects no layer"))?;
         let (h, w) = (finest.height, finest.width);
         let in_dims: usize = selected.iter().map(|m| m.channels).sum();
         if in_dims != embedder.in_dims() {
-            return Err(GpuError::shape(
-                OP,
-                format!("feature maps have {in_dims} channels, the embedding expects {}", embedder.in_dims()),
-            ));
+            return Err(GpuError::shape(OP, format!("feature maps have {in_dims} channels, the embedding expects {}", embedder.in_dims())));
         }
         let positions = h * w;
         if positions == 0 {
@@ -150,12 +139,7 @@ impl EmbedOp {
             let matrix = ctx.storage(OP, "projection", projection)?;
             let projected = ctx.output(OP, "projected features", positions * dims)?;
             let spec = MatmulSpec { m: positions, k: in_dims, n: dims, activation: Activation::None };
-            self.conv.encode_matmul(
-                ctx,
-                encoder,
-                &spec,
-                OpBuffers { input: &concat, weight: &matrix, bias: None, output: &projected },
-            )?;
+            self.conv.encode_matmul(ctx, encoder, &spec, OpBuffers { input: &concat, weight: &matrix, bias: None, output: &projected })?;
             GpuPatchGrid { height: h, width: w, dims, buffer: projected }
         };
 
@@ -166,16 +150,10 @@ impl EmbedOp {
         let averaged = ctx.output(OP, "neighbourhood average", grid.len())?;
         let params = ctx.uniform(
             "average params",
-            &[
-                to_u32(OP, "height", h)?,
-                to_u32(OP, "width", w)?,
-                to_u32(OP, "dims", grid.dims)?,
-                to_u32(OP, "radius", size / 2)?,
-            ],
+            &[to_u32(OP, "height", h)?, to_u32(OP, "width", w)?, to_u32(OP, "dims", grid.dims)?, to_u32(OP, "radius", size / 2)?],
         );
         to_u32(OP, "grid size", grid.len())?;
-        let group =
-            bind_group(&ctx.device, &self.average_layout, &[(10, &grid.buffer), (11, &averaged), (12, &params)]);
+        let group = bind_group(&ctx.device, &self.average_layout, &[(10, &grid.buffer), (11, &averaged), (12, &params)]);
         let (x, y) = linear_groups(ctx, OP, grid.len().div_ceil(GROUP))?;
         dispatch(encoder, &self.average_pipeline, &group, (x, y, 1));
         Ok(GpuPatchGrid { buffer: averaged, ..grid })
@@ -207,10 +185,7 @@ impl EmbedOp {
             if bw == 0 {
                 return Err(GpuError::shape(
                     OP,
-                    format!(
-                        "feature map {} is {}x{}, finer than the {h}x{w} grid in height only",
-                        map.name, map.height, map.width
-                    ),
+                    format!("feature map {} is {}x{}, finer than the {h}x{w} grid in height only", map.name, map.height, map.width),
                 ));
             }
             (1, bh, bw)
@@ -246,31 +221,18 @@ impl EmbedOp {
     }
 
     /// Embeds host feature maps on the GPU and reads the grid back.
-    pub async fn embed(
-        &self,
-        ctx: &GpuContext,
-        embedder: &Embedder,
-        maps: &[FeatureMap],
-    ) -> Result<PatchGrid, GpuError> {
+    pub async fn embed(&self, ctx: &GpuContext, embedder: &Embedder, maps: &[FeatureMap]) -> Result<PatchGrid, GpuError> {
         for map in maps {
             if map.data.len() != map.channels * map.height * map.width {
                 return Err(GpuError::shape(
                     OP,
-                    format!(
-                        "feature map {} has {} values for {}x{}x{}",
-                        map.name,
-                        map.data.len(),
-                        map.channels,
-                        map.height,
-                        map.width
-                    ),
+                    format!("feature map {} has {} values for {}x{}x{}", map.name, map.data.len(), map.channels, map.height, map.width),
                 ));
             }
         }
         let scope = ErrorScope::push(&ctx.device);
         // Only the configured layers go to the device.
-        let wanted: Vec<&FeatureMap> =
-            maps.iter().filter(|m| embedder.config().layers.iter().any(|l| l == &m.name)).collect();
+        let wanted: Vec<&FeatureMap> = maps.iter().filter(|m| embedder.config().layers.iter().any(|l| l == &m.name)).collect();
         let buffers = wanted.iter().map(|m| ctx.storage(OP, &m.name, &m.data)).collect::<Result<Vec<_>, _>>()?;
         let device_maps: Vec<GpuFeatureMap> = wanted.iter().zip(&buffers).map(|(m, buffer)| GpuFeatureMap::of(m, buffer)).collect();
         let mut encoder = ctx.encoder(OP);

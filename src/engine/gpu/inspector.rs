@@ -7,9 +7,7 @@
 //! Stages are submitted one after another and awaited, so each gets an honest time
 //! (the GPU runs asynchronously; a single submission could only be timed as a whole).
 
-use super::{
-    EmbedOp, ErrorScope, GpuContext, GpuError, GpuNetwork, GpuPadimModel, GpuPatchCoreModel, MapMember, PostprocessOp, ScoreOps,
-};
+use super::{EmbedOp, ErrorScope, GpuContext, GpuError, GpuNetwork, GpuPadimModel, GpuPatchCoreModel, MapMember, PostprocessOp, ScoreOps};
 use crate::engine::clock::{StageTimes, Stopwatch};
 use crate::engine::embed::Embedder;
 use crate::engine::image_ops::Preprocess;
@@ -153,7 +151,12 @@ impl GpuInspector {
 
         let pixels = size * size;
         let read = ctx
-            .submit_and_read::<u32>(OP, ctx.encoder("readback"), &[(&map.values, pixels), (&map.rgba, pixels)], ErrorScope::push(&ctx.device))
+            .submit_and_read::<u32>(
+                OP,
+                ctx.encoder("readback"),
+                &[(&map.values, pixels), (&map.rgba, pixels)],
+                ErrorScope::push(&ctx.device),
+            )
             .await?;
         times.readback = clock.lap();
         let values: Vec<f32> = read[0].iter().map(|v| f32::from_bits(*v)).collect();

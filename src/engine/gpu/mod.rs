@@ -109,9 +109,7 @@ impl GpuContext {
                 ..Default::default()
             })
             .await
-            .map_err(|e| {
-                GpuError::Device(format!("{} ({:?}): {e}", adapter.get_info().name, adapter.get_info().backend))
-            })?;
+            .map_err(|e| GpuError::Device(format!("{} ({:?}): {e}", adapter.get_info().name, adapter.get_info().backend)))?;
         Ok(GpuContext { device, queue })
     }
 
@@ -132,12 +130,7 @@ impl GpuContext {
 
     /// A storage buffer holding `data`, for kernels to read (padded to one element, as
     /// empty bindings are invalid). `op` and `what` name it in errors.
-    pub fn storage<T: bytemuck::Pod>(
-        &self,
-        op: &'static str,
-        what: &str,
-        data: &[T],
-    ) -> Result<wgpu::Buffer, GpuError> {
+    pub fn storage<T: bytemuck::Pod>(&self, op: &'static str, what: &str, data: &[T]) -> Result<wgpu::Buffer, GpuError> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         self.check_binding(op, what, bytes.len() as u64)?;
         let padded;
@@ -221,9 +214,8 @@ impl GpuContext {
         let mut results = Vec::with_capacity(staging.len());
         for ((buffer, len), signal) in staging.iter().zip(signals) {
             signal.await.map_err(|e| GpuError::Execution { op, reason: format!("reading the result back: {e}") })?;
-            let view = buffer
-                .get_mapped_range(..)
-                .map_err(|e| GpuError::Execution { op, reason: format!("reading the result back: {e}") })?;
+            let view =
+                buffer.get_mapped_range(..).map_err(|e| GpuError::Execution { op, reason: format!("reading the result back: {e}") })?;
             // The mapped bytes need not be aligned for T: copy rather than cast in place.
             let mut values: Vec<T> = bytemuck::pod_collect_to_vec(&view[..]);
             values.truncate(*len);
@@ -365,11 +357,7 @@ pub(crate) enum Access {
     Uniform,
 }
 
-pub(crate) fn bind_group_layout(
-    device: &wgpu::Device,
-    label: &str,
-    entries: &[(u32, Access)],
-) -> wgpu::BindGroupLayout {
+pub(crate) fn bind_group_layout(device: &wgpu::Device, label: &str, entries: &[(u32, Access)]) -> wgpu::BindGroupLayout {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = entries
         .iter()
         .map(|&(binding, access)| wgpu::BindGroupLayoutEntry {
@@ -414,21 +402,12 @@ pub(crate) fn compute_pipeline(
 }
 
 pub(crate) fn shader_module(device: &wgpu::Device, label: &str, source: &'static str) -> wgpu::ShaderModule {
-    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    })
+    device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) })
 }
 
-pub(crate) fn bind_group(
-    device: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    entries: &[(u32, &wgpu::Buffer)],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = entries
-        .iter()
-        .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
-        .collect();
+pub(crate) fn bind_group(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> =
+        entries.iter().map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }).collect();
     device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
 }
 
@@ -480,12 +459,7 @@ pub(crate) fn linear_groups(ctx: &GpuContext, op: &'static str, groups: usize) -
     let groups = groups.max(1);
     let rows = groups.div_ceil(max);
     if rows > max {
-        return Err(GpuError::TooLarge {
-            op,
-            what: "workgroups".into(),
-            needed: groups as u64,
-            limit: (max * max) as u64,
-        });
+        return Err(GpuError::TooLarge { op, what: "workgroups".into(), needed: groups as u64, limit: (max * max) as u64 });
     }
     let cols = groups.div_ceil(rows);
     Ok((cols as u32, rows as u32))

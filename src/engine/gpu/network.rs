@@ -92,7 +92,10 @@ enum Value {
     Const(Arc<Tensor>),
     /// An activation, and the step producing it if a following op may still be folded
     /// into that step (it is read by nothing else and is not an output).
-    Act { id: usize, foldable: Option<usize> },
+    Act {
+        id: usize,
+        foldable: Option<usize>,
+    },
 }
 
 /// Builds the plan for `size` x `size` inputs from an ONNX file, returning `outputs`.
@@ -118,11 +121,7 @@ fn floats(node: &TypedNode, tensor: &Tensor) -> Result<Vec<f32>, GpuError> {
 
 /// A 1xCxHxW (or CxHxW) shape from tract's inferred facts.
 fn shape_of(node: &TypedNode, slot: usize) -> Result<Shape, GpuError> {
-    let dims = node.outputs[slot]
-        .fact
-        .shape
-        .as_concrete()
-        .ok_or_else(|| unsupported(node, "an output whose shape is not fixed"))?;
+    let dims = node.outputs[slot].fact.shape.as_concrete().ok_or_else(|| unsupported(node, "an output whose shape is not fixed"))?;
     match dims {
         [1, c, h, w] | [c, h, w] => Ok(Shape { channels: *c, height: *h, width: *w }),
         other => Err(unsupported(node, format!("an output of shape {other:?} (feature maps are 1xCxHxW)"))),
@@ -223,11 +222,8 @@ fn fold(step: &mut Step, op: &str, node: &TypedNode, constant: &Tensor) -> Resul
     match op {
         "Max" | "Min" => {
             let Some(c) = scalar(node, constant)? else { return Ok(false) };
-            spec.activation = if op == "Max" {
-                spec.activation.then_clamp(c, f32::INFINITY)
-            } else {
-                spec.activation.then_clamp(f32::NEG_INFINITY, c)
-            };
+            spec.activation =
+                if op == "Max" { spec.activation.then_clamp(c, f32::INFINITY) } else { spec.activation.then_clamp(f32::NEG_INFINITY, c) };
             Ok(true)
         }
         "Add" | "Mul" if affine_ok => {
@@ -326,8 +322,7 @@ pub fn plan_typed(model: &TypedModel, outputs: &[&str]) -> Result<Plan, GpuError
                     values.insert(outlet, Value::Act { id: act, foldable });
                     continue;
                 }
-                (Value::Act { id, foldable: Some(step) }, Value::Const(c))
-                | (Value::Const(c), Value::Act { id, foldable: Some(step) }) => {
+                (Value::Act { id, foldable: Some(step) }, Value::Const(c)) | (Value::Const(c), Value::Act { id, foldable: Some(step) }) => {
                     if fold(&mut steps[*step], op, node, c)? {
                         let foldable = foldable_out(node).then_some(*step);
                         values.insert(outlet, Value::Act { id: *id, foldable });

@@ -9,8 +9,8 @@
 
 use super::conv::check_size;
 use super::{
-    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access,
-    ErrorScope, GpuContext, GpuError,
+    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access, ErrorScope, GpuContext,
+    GpuError,
 };
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::MapScale;
@@ -96,13 +96,9 @@ impl PostprocessOp {
         let scope = ErrorScope::push(&ctx.device);
         let device = &ctx.device;
         let module = shader_module(device, "postprocess.wgsl", SOURCE);
-        let upsample_layout =
-            bind_group_layout(device, "upsample", &[(0, Access::Read), (1, Access::ReadWrite), (2, Access::Uniform)]);
-        let blur_layout = bind_group_layout(
-            device,
-            "blur",
-            &[(10, Access::Read), (11, Access::Read), (12, Access::ReadWrite), (13, Access::Uniform)],
-        );
+        let upsample_layout = bind_group_layout(device, "upsample", &[(0, Access::Read), (1, Access::ReadWrite), (2, Access::Uniform)]);
+        let blur_layout =
+            bind_group_layout(device, "blur", &[(10, Access::Read), (11, Access::Read), (12, Access::ReadWrite), (13, Access::Uniform)]);
         let color_layout = bind_group_layout(
             device,
             "colorize",
@@ -196,20 +192,14 @@ impl PostprocessOp {
         if !taps.is_empty() {
             let taps = ctx.storage(OP, "blur taps", &taps)?;
             let across = ctx.output(OP, "blurred rows", pixels)?;
-            let rows =
-                bind_group(&ctx.device, &self.blur_layout, &[(10, &values), (11, &taps), (12, &across), (13, &params)]);
+            let rows = bind_group(&ctx.device, &self.blur_layout, &[(10, &values), (11, &taps), (12, &across), (13, &params)]);
             dispatch(encoder, &self.blur_rows_pipeline, &rows, groups);
-            let cols =
-                bind_group(&ctx.device, &self.blur_layout, &[(10, &across), (11, &taps), (12, &values), (13, &params)]);
+            let cols = bind_group(&ctx.device, &self.blur_layout, &[(10, &across), (11, &taps), (12, &values), (13, &params)]);
             dispatch(encoder, &self.blur_cols_pipeline, &cols, groups);
         }
 
         let rgba = ctx.output(OP, "heatmap", pixels)?;
-        let group = bind_group(
-            &ctx.device,
-            &self.color_layout,
-            &[(20, &values), (21, &self.color_table), (22, &rgba), (23, &params)],
-        );
+        let group = bind_group(&ctx.device, &self.color_layout, &[(20, &values), (21, &self.color_table), (22, &rgba), (23, &params)]);
         dispatch(encoder, &self.color_pipeline, &group, groups);
         Ok(MapBuffers { values, rgba })
     }
@@ -223,20 +213,14 @@ impl PostprocessOp {
         scores: &[f32],
     ) -> Result<GpuAnomalyMap, GpuError> {
         if scores.len() != spec.grid_height * spec.grid_width {
-            return Err(GpuError::shape(
-                OP,
-                format!("{} patch scores for a {}x{} grid", scores.len(), spec.grid_height, spec.grid_width),
-            ));
+            return Err(GpuError::shape(OP, format!("{} patch scores for a {}x{} grid", scores.len(), spec.grid_height, spec.grid_width)));
         }
         let scope = ErrorScope::push(&ctx.device);
         let scores = ctx.storage(OP, "patch scores", scores)?;
         let mut encoder = ctx.encoder(OP);
         let map = self.encode(ctx, &mut encoder, spec, calibration, &scores)?;
         let pixels = spec.size * spec.size;
-        let mut read = ctx
-            .submit_and_read::<u32>(OP, encoder, &[(&map.values, pixels), (&map.rgba, pixels)], scope)
-            .await?
-            .into_iter();
+        let mut read = ctx.submit_and_read::<u32>(OP, encoder, &[(&map.values, pixels), (&map.rgba, pixels)], scope).await?.into_iter();
         let values = read.next().unwrap_or_default().into_iter().map(f32::from_bits).collect();
         let rgba = read.next().unwrap_or_default().into_iter().flat_map(u32::to_le_bytes).collect();
         Ok(GpuAnomalyMap { size: spec.size, values, rgba })

@@ -9,8 +9,8 @@
 use super::conv::check_size;
 use super::embed::GpuPatchGrid;
 use super::{
-    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access,
-    ErrorScope, GpuContext, GpuError,
+    bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access, ErrorScope, GpuContext,
+    GpuError,
 };
 use crate::engine::embed::PatchGrid;
 use crate::engine::padim::PadimModel;
@@ -85,13 +85,7 @@ impl ScoreOps {
         let partial_layout = bind_group_layout(
             device,
             "nearest_partial",
-            &[
-                (10, Access::Read),
-                (11, Access::Read),
-                (12, Access::Read),
-                (13, Access::ReadWrite),
-                (14, Access::Uniform),
-            ],
+            &[(10, Access::Read), (11, Access::Read), (12, Access::Read), (13, Access::ReadWrite), (14, Access::Uniform)],
         );
         let finish_layout = bind_group_layout(
             device,
@@ -172,11 +166,7 @@ impl ScoreOps {
                 first_position: first,
                 positions: count,
                 mean: ctx.storage(OP, "padim mean", &model.mean[first * d..(first + count) * d])?,
-                inv_chol: ctx.storage(
-                    OP,
-                    "padim inverse Cholesky",
-                    &model.inv_chol[first * tri..(first + count) * tri],
-                )?,
+                inv_chol: ctx.storage(OP, "padim inverse Cholesky", &model.inv_chol[first * tri..(first + count) * tri])?,
             });
         }
         scope.finish(OP).await?;
@@ -222,12 +212,7 @@ impl ScoreOps {
     }
 
     /// Mahalanobis distance of every patch of `grid` (grid order), as [`PadimModel::score`].
-    pub async fn padim_scores(
-        &self,
-        ctx: &GpuContext,
-        model: &GpuPadimModel,
-        grid: &PatchGrid,
-    ) -> Result<Vec<f32>, GpuError> {
+    pub async fn padim_scores(&self, ctx: &GpuContext, model: &GpuPadimModel, grid: &PatchGrid) -> Result<Vec<f32>, GpuError> {
         let scope = ErrorScope::push(&ctx.device);
         let grid = upload_grid(ctx, "padim", grid)?;
         let mut encoder = ctx.encoder("padim");
@@ -237,11 +222,7 @@ impl ScoreOps {
 
     /// Uploads a PatchCore bank (with its squared norms), split by rows so each chunk fits
     /// one storage binding.
-    pub async fn upload_patchcore(
-        &self,
-        ctx: &GpuContext,
-        model: &PatchCoreModel,
-    ) -> Result<GpuPatchCoreModel, GpuError> {
+    pub async fn upload_patchcore(&self, ctx: &GpuContext, model: &PatchCoreModel) -> Result<GpuPatchCoreModel, GpuError> {
         self.upload_patchcore_in_chunks(ctx, model, usize::MAX).await
     }
 
@@ -263,12 +244,7 @@ impl ScoreOps {
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as usize;
         let fits = binding / (d * 4);
         if fits == 0 {
-            return Err(GpuError::TooLarge {
-                op: OP,
-                what: "one memory bank row".into(),
-                needed: (d * 4) as u64,
-                limit: binding as u64,
-            });
+            return Err(GpuError::TooLarge { op: OP, what: "one memory bank row".into(), needed: (d * 4) as u64, limit: binding as u64 });
         }
         let mut per_chunk = fits.min(max_rows.max(1));
         // Whole slices per chunk, so only a chunk's last slice is short.
@@ -343,11 +319,7 @@ impl ScoreOps {
             "finish params",
             &[to_u32(OP, "patches", patches)?, to_u32(OP, "dims", model.dims)?, to_u32(OP, "slices", model.slices)?, 0],
         );
-        let group = bind_group(
-            &ctx.device,
-            &self.finish_layout,
-            &[(20, &grid.buffer), (21, &partial), (22, &scores), (23, &params)],
-        );
+        let group = bind_group(&ctx.device, &self.finish_layout, &[(20, &grid.buffer), (21, &partial), (22, &scores), (23, &params)]);
         let (x, y) = linear_groups(ctx, OP, patches.div_ceil(FINISH_GROUP))?;
         dispatch(encoder, &self.finish_pipeline, &group, (x, y, 1));
         Ok(scores)
@@ -355,12 +327,7 @@ impl ScoreOps {
 
     /// Distance of every patch of `grid` to its nearest bank entry (grid order), as
     /// [`PatchCoreModel::score`].
-    pub async fn patchcore_scores(
-        &self,
-        ctx: &GpuContext,
-        model: &GpuPatchCoreModel,
-        grid: &PatchGrid,
-    ) -> Result<Vec<f32>, GpuError> {
+    pub async fn patchcore_scores(&self, ctx: &GpuContext, model: &GpuPatchCoreModel, grid: &PatchGrid) -> Result<Vec<f32>, GpuError> {
         let scope = ErrorScope::push(&ctx.device);
         let grid = upload_grid(ctx, "patchcore", grid)?;
         let mut encoder = ctx.encoder("patchcore");
@@ -376,10 +343,5 @@ fn upload_grid(ctx: &GpuContext, op: &'static str, grid: &PatchGrid) -> Result<G
             format!("patch grid holds {} values for {}x{}x{}", grid.data.len(), grid.height, grid.width, grid.dims),
         ));
     }
-    Ok(GpuPatchGrid {
-        height: grid.height,
-        width: grid.width,
-        dims: grid.dims,
-        buffer: ctx.storage(op, "patch grid", &grid.data)?,
-    })
+    Ok(GpuPatchGrid { height: grid.height, width: grid.width, dims: grid.dims, buffer: ctx.storage(op, "patch grid", &grid.data)? })
 }
