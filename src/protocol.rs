@@ -1,7 +1,10 @@
-//! Messages between the page and the engine's Web Worker.
+//! Messages between the page and the engine service (in the browser, its Web Worker).
 //!
-//! Plain serde types, so they are checked natively too; in the browser they cross the
-//! worker boundary through serde-wasm-bindgen (bytes travel as Uint8Array).
+//! Every request the page makes is a [`Call`] with an id; the engine answers with
+//! [`Event`]s carrying that id: progress, skipped files, then exactly one `Done` (the
+//! reply) or `Failed` (a typed error). Events without an id ([`Status`]) are the engine's
+//! own news. Plain serde types, so they are checked natively too; in the browser they
+//! cross the worker boundary through serde-wasm-bindgen (bytes travel as Uint8Array).
 
 use serde::{Deserialize, Serialize};
 
@@ -79,15 +82,15 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
-    /// Score a photo with the active profile; `tag` comes back with the answer.
-    Inspect { file: UploadedFile, tag: u32 },
+    /// Score a photo with the active profile.
+    Inspect { file: UploadedFile },
     /// Score calibration photos: `good` are the product's good photos, in the order it was
     /// trained on; the ones training held out are scored by a model fitted without them,
     /// and so are the damaged ones.
     Calibrate { good: Vec<UploadedFile>, damaged: Vec<DamagedPhoto> },
     /// Give the active profile a new calibration; the profile file comes back.
     SetCalibration { calibration: Calibration },
-    /// A step of a dataset evaluation; each step gets exactly one `Reply::Eval`.
+    /// A step of a dataset evaluation, answered with `Reply::Eval`.
     Eval(EvalRequest),
     /// Inspect on this backend from now on; answered with `Reply::Backend`.
     SetBackend { backend: Backend },
@@ -96,6 +99,84 @@ pub enum Request {
     /// Fault injection for tests: destroys the GPU device as a driver reset would, so
     /// the next GPU inspection fails and the engine must fall back to the CPU.
     LoseGpuDevice,
+}
+
+/// Identifies a call; the page numbers its calls from 1.
+pub type CallId = u64;
+
+/// A request and the id its events will carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: CallId,
+    pub request: Request,
+}
+
+/// What the engine sends the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// The engine's own news, about no call in particular.
+    Status(Status),
+    /// How far a call has come (photos done of the total).
+    Progress { id: CallId, done: usize, total: usize },
+    /// A file of a call was skipped; the call goes on.
+    Skipped { id: CallId, message: String },
+    /// The call's answer: its last event (boxed: a reply can be large, the others are small).
+    Done { id: CallId, reply: Box<Reply> },
+    /// The call failed: its last event. Whatever the engine held before is unchanged.
+    Failed { id: CallId, error: Failure },
+}
+
+impl Event {
+    /// The call this event is about, if any.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Event::Status(_) => None,
+            Event::Progress { id, .. } | Event::Skipped { id, .. } | Event::Done { id, .. } | Event::Failed { id, .. } => Some(*id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Status {
+    /// The backbone is loaded (on the CPU; `Backend` follows once WebGPU was tried).
+    Ready { model: String },
+    /// The active backend changed, or WebGPU turned out (un)available; `notice` says why.
+    Backend(BackendStatus),
+    /// The backbone could not be loaded: nothing can be trained or inspected.
+    Unavailable { message: String },
+}
+
+/// Why a call failed, by kind, so the page can act on it, with the message to show (it
+/// names the file and what to do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The backbone is not loaded yet (or could not be).
+    BackboneNotLoaded,
+    /// The call needs a product's profile and none is active.
+    NoProfile,
+    /// A profile made with another backbone.
+    OtherBackbone,
+    /// A file (photo, mask, profile) or a value the engine refused.
+    Refused,
+    /// The dataset evaluation cannot go on.
+    Evaluation,
+    /// The engine stopped or was restarted before it answered.
+    EngineStopped,
+    /// The page and the engine do not understand each other (a stale bundle).
+    Protocol,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
 }
 
 /// Where inspections run.
@@ -170,6 +251,8 @@ pub enum EvalRequest {
     Finish {
         gallery: usize,
     },
+    /// Drops the evaluation under way; a later step fails until the next `Begin`.
+    Cancel,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,10 +270,8 @@ pub enum EvalReply {
         explanation: String,
     },
     Finished(Box<EvalOutcome>),
-    /// The evaluation cannot go on.
-    Failed {
-        message: String,
-    },
+    /// The evaluation under way was dropped (and its maps freed).
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,7 +307,6 @@ impl ProfileSummary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InspectionReply {
-    pub tag: u32,
     pub file: String,
     pub score: f32,
     pub normalised_score: f32,
@@ -245,26 +325,9 @@ pub struct InspectionReply {
     pub outline: Vec<u8>,
 }
 
+/// The answer to a call, in its `Event::Done`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    /// The backbone is loaded (on the CPU; `Backend` follows once WebGPU was tried).
-    Ready {
-        model: String,
-    },
-    /// The active backend changed, or WebGPU turned out (un)available.
-    Backend(BackendStatus),
-    /// The engine's WebAssembly memory, in bytes: it only grows, so this is its peak.
-    Stats {
-        wasm_memory_bytes: u64,
-    },
-    Progress {
-        done: usize,
-        total: usize,
-    },
-    /// A file was skipped; the batch goes on.
-    Skipped {
-        message: String,
-    },
     /// A new profile, active now; `bytes` is its file, for the library.
     Trained {
         profile: ProfileSummary,
@@ -289,10 +352,11 @@ pub enum Reply {
         bytes: Vec<u8>,
     },
     Eval(EvalReply),
-    /// The request failed; whatever was there before is unchanged. `tag` is the
-    /// inspection's, when it was one.
-    Failed {
-        message: String,
-        tag: Option<u32>,
+    Backend(BackendStatus),
+    /// The engine's WebAssembly memory, in bytes: it only grows, so this is its peak.
+    Stats {
+        wasm_memory_bytes: u64,
     },
+    /// Done, with nothing to say.
+    Ack,
 }

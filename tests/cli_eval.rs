@@ -91,6 +91,35 @@ fn eval_prints_the_twofold_report_and_its_exports_agree() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// MVTec AD has no validation split: the estimators that read good photos' scores take
+/// the good photos training held out, as the app's Calibrate panel does.
+#[test]
+fn good_score_estimators_work_without_a_validation_split() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("damagelens-sigma-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    build_dataset(&dir);
+    assert!(!dir.join("validation").exists());
+    for method in ["sigma", "percentile", "fp-budget", "youden"] {
+        let json = dir.join(format!("{method}.json"));
+        let out = common::damagelens(&[
+            "eval",
+            "--dataset",
+            dir.to_str().unwrap(),
+            "--threshold-method",
+            method,
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{method}: {stderr}");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(report["threshold"].as_f64().unwrap().is_finite(), "{method}: {report}");
+        // Two damaged photos with masks choose the threshold; the other ten are judged.
+        assert_eq!(report["images"], 10, "{method}: {report}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn calibrate_chooses_the_threshold_from_masks_and_inspect_uses_it() {
     let dir: PathBuf = std::env::temp_dir().join(format!("damagelens-cal-{}", std::process::id()));

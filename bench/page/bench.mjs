@@ -3,33 +3,50 @@
 // model and photos, and draws the latency plot. tests/e2e/bench.mjs calls these.
 import * as ort from '/ort/ort.all.min.mjs';
 
-/// The engine worker, with a queue of its replies.
+/// The engine worker, spoken to as the app does: each call has an id and resolves with
+/// its own reply; the engine's status news is queued apart.
 class Engine {
   constructor() {
-    this.replies = [];
+    this.lastId = 0;
+    this.pending = new Map();
+    this.news = [];
     this.waiters = [];
     this.worker = new Worker('/worker_loader.js');
     this.worker.onmessage = (e) => {
-      this.replies.push(e.data);
-      this.waiters = this.waiters.filter((w) => !w());
+      const event = e.data;
+      if (event.Status) {
+        this.news.push(event.Status);
+        this.waiters = this.waiters.filter((w) => !w());
+        return;
+      }
+      const [kind, body] = Object.entries(event)[0];
+      const call = this.pending.get(body.id);
+      if (!call || (kind !== 'Done' && kind !== 'Failed')) return;
+      this.pending.delete(body.id);
+      if (kind === 'Done') call.resolve(body.reply); else call.reject(new Error(body.error.message));
     };
   }
 
-  /// The first reply (from now on, or already queued) that `pick` accepts.
-  next(pick) {
-    return new Promise((resolve, reject) => {
+  /// The first status news (from now on, or already queued) that `pick` accepts.
+  status(pick) {
+    return new Promise((resolve) => {
       const check = () => {
-        const i = this.replies.findIndex((r) => pick(r) || r.Failed);
+        const i = this.news.findIndex(pick);
         if (i < 0) return false;
-        const [reply] = this.replies.splice(i, 1);
-        if (reply.Failed && !pick(reply)) reject(new Error(reply.Failed.message)); else resolve(reply);
+        resolve(this.news.splice(i, 1)[0]);
         return true;
       };
       if (!check()) this.waiters.push(check);
     });
   }
 
-  send(request) { this.worker.postMessage(request); }
+  call(request) {
+    const id = ++this.lastId;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, request });
+    });
+  }
 }
 
 let engine;
@@ -40,9 +57,10 @@ window.bench = {
   async start() {
     const t0 = performance.now();
     engine = new Engine();
-    const ready = await engine.next((r) => r.Ready);
+    const ready = await engine.status((s) => s.Ready || s.Unavailable);
+    if (ready.Unavailable) throw new Error(ready.Unavailable.message);
     const t1 = performance.now();
-    const status = (await engine.next((r) => r.Backend)).Backend;
+    const status = (await engine.status((s) => s.Backend)).Backend;
     return { model: ready.Ready.model, readyMs: t1 - t0, backendMs: performance.now() - t0, status };
   },
 
@@ -50,16 +68,12 @@ window.bench = {
   async train(urls, method) {
     const files = await Promise.all(urls.map(photo));
     const t0 = performance.now();
-    engine.send({ Train: { name: `bench ${method}`, choice: { method, even_brightness: false }, files } });
-    const trained = await engine.next((r) => r.Trained);
-    // Progress and Skipped replies came in between: drop them.
-    engine.replies = engine.replies.filter((r) => !r.Progress && !r.Skipped);
+    const trained = await engine.call({ Train: { name: `bench ${method}`, choice: { method, even_brightness: false }, files } });
     return { seconds: (performance.now() - t0) / 1000, profileBytes: trained.Trained.bytes.length, images: urls.length };
   },
 
   async setBackend(backend) {
-    engine.send({ SetBackend: { backend } });
-    return (await engine.next((r) => r.Backend)).Backend;
+    return (await engine.call({ SetBackend: { backend } })).Backend;
   },
 
   /// Inspects one photo `runs` times after `warmup` runs: round trips (photo bytes in,
@@ -69,16 +83,14 @@ window.bench = {
     const out = [];
     for (let i = 0; i < warmup + runs; i++) {
       const t0 = performance.now();
-      engine.send({ Inspect: { file: { name: file.name, bytes: file.bytes.slice() }, tag: i } });
-      const reply = (await engine.next((r) => r.Inspected)).Inspected.result;
+      const reply = (await engine.call({ Inspect: { file: { name: file.name, bytes: file.bytes.slice() } } })).Inspected.result;
       if (i >= warmup) out.push({ ms: performance.now() - t0, stages: reply.stages, backend: reply.backend, damaged: reply.damaged });
     }
     return out;
   },
 
   async memory() {
-    engine.send('Stats');
-    return (await engine.next((r) => r.Stats)).Stats.wasm_memory_bytes;
+    return (await engine.call('Stats')).Stats.wasm_memory_bytes;
   },
 
   /// onnxruntime-web on the backbone alone: the photo preprocessed as the manifest says

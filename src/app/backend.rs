@@ -3,8 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::{engine, AppState};
-use crate::protocol::{Backend, Request};
+use super::client;
+use super::state::AppState;
+use crate::protocol::{Backend, Reply, Request};
 
 #[component]
 pub fn BackendChoice() -> impl IntoView {
@@ -24,12 +25,27 @@ pub fn BackendChoice() -> impl IntoView {
     let active = move || state.engine_backend.with(|s| s.as_ref().map_or(Backend::Cpu, |s| s.active));
     // Fault injection for the browser tests: lose the GPU as a driver reset would.
     let fault = window_event_listener_untyped("damagelens-lose-gpu", move |_| {
-        engine::send(state, Request::LoseGpuDevice);
+        leptos::task::spawn_local(async move {
+            if let Err(failure) = client::call(state, Request::LoseGpuDevice, None).await {
+                state.report(failure.message);
+            }
+        });
     });
     on_cleanup(move || fault.remove());
     let on_change = move |ev| {
         let backend = if event_target_value(&ev) == "webgpu" { Backend::WebGpu } else { Backend::Cpu };
-        engine::send(state, Request::SetBackend { backend });
+        leptos::task::spawn_local(async move {
+            match client::call(state, Request::SetBackend { backend }, None).await {
+                Ok(Reply::Backend(status)) => {
+                    if let Some(notice) = &status.notice {
+                        state.report(notice.clone());
+                    }
+                    state.engine_backend.set(Some(status));
+                }
+                Ok(_) => {}
+                Err(failure) => state.report(failure.message),
+            }
+        });
     };
     view! {
         <span class="backend" data-testid="backend" data-active=move || active().label()>{label}</span>

@@ -10,12 +10,15 @@ use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData, PointerEvent};
 
-use super::{blob_of, engine, picked_files, read_files, AppState, Photo, PhotoRole};
+use super::files::{blob_of, photos_only, picked_files, read_files};
+use super::state::{now_ms, AppState, Progress};
+use super::store::{Photo, PhotoRole};
+use super::{actions, client};
 use crate::eval::calibration::{self, CalibrationScores, Stroke, DEFAULT_SIGMAS};
 use crate::eval::charts;
 use crate::eval::dataset::Category;
 use crate::eval::threshold::{Chosen, ThresholdMethod};
-use crate::protocol::{DamagedPhoto, Request, UploadedFile};
+use crate::protocol::{DamagedPhoto, Reply, Request, UploadedFile};
 
 /// Widest the brush canvas is drawn; the photo keeps its aspect ratio.
 const MAX_BRUSH_SIDE: f64 = 480.0;
@@ -77,7 +80,7 @@ async fn save_photo(state: AppState, photo: Photo) {
 }
 
 async fn add_damaged(state: AppState, files: Vec<UploadedFile>) {
-    let files = super::photos_only(state, files);
+    let files = photos_only(state, files);
     let (Some(library), Some(product)) = (state.library(), state.current.get_untracked()) else { return };
     if files.is_empty() {
         return;
@@ -123,11 +126,25 @@ fn score(state: AppState) {
             category: p.category,
         })
         .collect();
-    state.calibrating.set(true);
-    state.progress.set(Some(super::Progress { done: 0, total: good.len() + damaged.len(), started_ms: super::now_ms() }));
-    if !engine::send(state, Request::Calibrate { good, damaged }) {
-        state.calibrating.set(false);
-    }
+    state.bench.update(|b| b.calibrating = true);
+    let started_ms = now_ms();
+    state.progress.set(Some(Progress { done: 0, total: good.len() + damaged.len(), started_ms }));
+    let news = client::progress_into(state, move |done, total| state.progress.set(Some(Progress { done, total, started_ms })));
+    leptos::task::spawn_local(async move {
+        let answer = client::call(state, Request::Calibrate { good, damaged }, Some(news)).await;
+        state.bench.update(|b| b.calibrating = false);
+        state.progress.set(None);
+        match answer {
+            Ok(Reply::CalibrationScored { scores, problems }) => {
+                for problem in problems {
+                    state.report(problem);
+                }
+                state.calibration.set(Some(scores));
+            }
+            Ok(_) => state.report("The engine answered out of order. Score the calibration photos again."),
+            Err(failure) => state.report(failure.message),
+        }
+    });
 }
 
 /// A chart as an image from a Blob URL (allowed by the page's CSP, unlike data:); the
@@ -164,9 +181,8 @@ pub fn CalibratePanel() -> impl IntoView {
             stale.set(true);
         });
     };
-    let can_score = move || {
-        state.ready() && !state.calibrating.get() && state.photos.with(|p| p.len() >= crate::engine::inspector::MIN_TRAINING_IMAGES)
-    };
+    let can_score =
+        move || state.ready() && !state.calibrating() && state.photos.with(|p| p.len() >= crate::engine::inspector::MIN_TRAINING_IMAGES);
     let held_out = move || state.photos.with(|p| p.len() / 5);
 
     view! {
@@ -176,10 +192,10 @@ pub fn CalibratePanel() -> impl IntoView {
                 <p class="hint">"Add photos of damaged items. A mask (white where damaged, the photo's size) lets the threshold follow the damage itself: upload masks named like their photos, or paint them with the brush."</p>
                 <label for="calib-files">"Photos of damaged items"</label>
                 <input id="calib-files" type="file" multiple accept="image/png,image/jpeg" data-testid="calib-files"
-                    disabled=move || state.calibrating.get() on:change=on_files/>
+                    disabled=move || state.calibrating() on:change=on_files/>
                 <label for="calib-masks">"Their masks (cell7.png or cell7_mask.png for the photo cell7.png)"</label>
                 <input id="calib-masks" type="file" multiple accept="image/png,image/jpeg" data-testid="calib-masks"
-                    disabled=move || state.calibrating.get() || state.damaged.with(Vec::is_empty) on:change=on_masks/>
+                    disabled=move || state.calibrating() || state.damaged.with(Vec::is_empty) on:change=on_masks/>
                 <Show when=move || !state.damaged.with(Vec::is_empty)>
                     <ul class="damaged-list" data-testid="calib-list" aria-label="Damaged photos">
                         <For each=move || state.damaged.get() key=|p| (p.key.map(|k| k as u64), p.mask.as_ref().map(Vec::len), p.category) let:photo>
@@ -197,9 +213,9 @@ pub fn CalibratePanel() -> impl IntoView {
                         {move || if state.calibration.with(Option::is_some) { "Score again" } else { "Score the calibration photos" }}
                     </button>
                 </div>
-                <Show when=move || state.calibrating.get()>
+                <Show when=move || state.calibrating()>
                     {move || {
-                        let p = state.progress.get().unwrap_or(super::Progress { done: 0, total: 1, started_ms: 0.0 });
+                        let p = state.progress.get().unwrap_or(Progress { done: 0, total: 1, started_ms: 0.0 });
                         view! {
                             <label class="progress-label" for="calib-progress">{format!("Scoring: {} of {} photos", p.done, p.total)}</label>
                             <progress id="calib-progress" data-testid="calib-progress" max=p.total value=p.done></progress>
@@ -594,7 +610,13 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
     let apply = move |_| {
         let (Some(t), Some(why)) = (threshold.get_untracked(), explanation().ok()) else { return };
         let calibration = scores.with_value(|s| s.calibration(t, why));
-        engine::send(state, Request::SetCalibration { calibration });
+        leptos::task::spawn_local(async move {
+            match client::call(state, Request::SetCalibration { calibration }, None).await {
+                Ok(Reply::Calibrated { profile, bytes }) => actions::recalibrated(state, profile, bytes),
+                Ok(_) => state.report("The engine answered out of order. Use the threshold again."),
+                Err(failure) => state.report(failure.message),
+            }
+        });
     };
     let saved = move || state.current.with(|c| c.as_ref().and_then(|p| p.summary.as_ref()).map(|s| s.threshold));
     let method_hint = move || {

@@ -11,7 +11,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlCanvasElement, MediaStream, MediaStreamConstraints};
 
-use super::{inspect, AppState};
+use super::actions;
+use super::files::blob_of;
+use super::state::{now_ms, AppState};
 use crate::protocol::UploadedFile;
 
 /// Frames are scaled down to this side before they are encoded: the backbone sees 224 px.
@@ -185,8 +187,8 @@ pub fn Camera() -> impl IntoView {
                     let number = frames.get_untracked() + 1;
                     let file = UploadedFile { name: format!("camera frame {number}"), bytes: bytes.clone() };
                     last_frame.set_value(Some(bytes));
-                    match super::blob_of(&file.bytes) {
-                        Ok(photo) => waiting.set_value(Some(inspect::start_live(state, file, photo))),
+                    match blob_of(&file.bytes) {
+                        Ok(photo) => waiting.set_value(Some(actions::start_live(state, file, photo))),
                         Err(message) => {
                             waiting.set_value(None);
                             state.report(message);
@@ -217,7 +219,7 @@ pub fn Camera() -> impl IntoView {
             return;
         }
         waiting.set_value(None);
-        let now = super::now_ms();
+        let now = now_ms();
         answered.update_value(|times| {
             times.push_back(now);
             while times.len() > FPS_WINDOW {
@@ -250,7 +252,7 @@ pub fn Camera() -> impl IntoView {
     };
     let save = move |_| {
         let Some(bytes) = last_frame.get_value() else { return };
-        if let Err(message) = super::library::download(&format!("damagelens-frame-{}.png", frames.get_untracked()), &bytes) {
+        if let Err(message) = actions::download(&format!("damagelens-frame-{}.png", frames.get_untracked()), &bytes) {
             state.report(message);
         }
     };
@@ -325,9 +327,9 @@ pub fn CaptureGood(name: RwSignal<String>) -> impl IntoView {
             match grab(&element).await {
                 Ok(bytes) => {
                     let number = taken.get_untracked() + 1;
-                    let file = UploadedFile { name: format!("camera-{}-{number}.png", super::now_ms() as u64), bytes };
-                    match super::train::add_good_photos(state, &name.get_untracked(), vec![file]).await {
-                        Ok(()) => taken.set(number),
+                    let file = UploadedFile { name: format!("camera-{}-{number}.png", now_ms() as u64), bytes };
+                    match actions::add_good_photos(state, &name.get_untracked(), vec![file]).await {
+                        Ok(_) => taken.set(number),
                         Err(message) => state.report(message),
                     }
                 }
@@ -340,11 +342,11 @@ pub fn CaptureGood(name: RwSignal<String>) -> impl IntoView {
             <div class="actions">
                 <Show when=move || live.get()
                     fallback=move || view! {
-                        <button class="secondary" data-testid="capture-open" disabled=move || state.training.get() on:click=open>
+                        <button class="secondary" data-testid="capture-open" disabled=move || state.training() on:click=open>
                             "Take photos with the camera"
                         </button>
                     }>
-                    <button data-testid="capture-take" disabled=move || state.training.get() on:click=capture>"Take photo"</button>
+                    <button data-testid="capture-take" disabled=move || state.training() on:click=capture>"Take photo"</button>
                     <button class="secondary" data-testid="capture-close" on:click=move |_| camera.close()>"Done"</button>
                 </Show>
             </div>

@@ -5,87 +5,63 @@
 //! the worker); later opens find it in the library. The samples inspect with one click.
 
 use leptos::prelude::*;
-use serde::Deserialize;
 
-use super::{inspect, train, AppState};
+use super::actions;
+use super::files::blob_of;
+use super::state::{AppState, DemoManifest};
+use crate::client::workbench::Workbench;
 use crate::protocol::{TrainChoice, UploadedFile};
 use crate::web::fetch_bytes;
 
 const DEMO_URL: &str = "./demo/demo.json";
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct DemoManifest {
-    pub product: String,
-    pub credit: String,
-    pub train: Vec<String>,
-    pub samples: Vec<DemoSample>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct DemoSample {
-    pub file: String,
-    pub label: String,
-}
 
 fn file_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
 /// Loads the demo description; on a first run (empty library) saves the demo photos as
-/// a new product and trains it as soon as the engine is ready.
-pub fn prepare(state: AppState) {
-    leptos::task::spawn_local(async move {
-        // An installation without a demo simply opens empty.
-        let Ok(bytes) = fetch_bytes(DEMO_URL).await else { return };
-        let demo = match serde_json::from_slice::<DemoManifest>(&bytes) {
-            Ok(demo) => demo,
-            Err(e) => return state.report(format!("{DEMO_URL}: the demo description is unreadable ({e}); run `cargo xtask setup` again")),
-        };
-        state.demo.set(Some(demo.clone()));
-        // Only a first run (an empty library) gets the demo product: a renamed or
-        // deleted demo is the person's choice.
-        if state.products.with_untracked(|ps| !ps.is_empty()) {
-            return;
-        }
-        let mut files = Vec::with_capacity(demo.train.len());
-        for path in &demo.train {
-            match fetch_bytes(&format!("./demo/{path}")).await {
-                Ok(bytes) => files.push(UploadedFile { name: file_name(path), bytes }),
-                Err(e) => state.report(e),
-            }
-        }
-        state.current.set(None);
-        if let Err(message) = train::add_good_photos(state, &demo.product, files).await {
-            return state.report(message);
-        }
-        let demo_id = state.current.with_untracked(|c| c.as_ref().map(|p| p.id.clone()));
-        TRAIN_WHEN_READY.set(demo_id);
-        train_if_ready(state);
-    });
-}
-
-thread_local! {
-    /// The id of the demo product waiting for the model to be trained.
-    static TRAIN_WHEN_READY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Trains the new demo product once the model is loaded (now, or when the engine says so).
-/// Training takes the current product: if the person has chosen or imported another one
-/// meanwhile, the demo is left for them to train, rather than its photos training theirs.
-pub fn train_if_ready(state: AppState) {
-    if !state.model.with_untracked(Option::is_some) || state.training.get_untracked() {
+/// a new product and trains it (the call waits in the engine's queue until the model is
+/// loaded). The person may start their own product meanwhile: the demo's profile goes to
+/// the demo product when it is done, and theirs stays current.
+pub async fn prepare(state: AppState) {
+    // An installation without a demo simply opens empty.
+    let Ok(bytes) = fetch_bytes(DEMO_URL).await else { return };
+    let demo = match serde_json::from_slice::<DemoManifest>(&bytes) {
+        Ok(demo) => demo,
+        Err(e) => return state.report(format!("{DEMO_URL}: the demo description is unreadable ({e}); run `cargo xtask setup` again")),
+    };
+    state.demo.set(Some(demo.clone()));
+    // Only a first run (an empty library) gets the demo product: a renamed or
+    // deleted demo is the person's choice.
+    if state.products.with_untracked(|ps| !ps.is_empty()) {
         return;
     }
-    let Some(demo_id) = TRAIN_WHEN_READY.take() else { return };
-    if state.current.with_untracked(|c| c.as_ref().is_some_and(|p| p.id == demo_id)) {
-        train::train(state, TrainChoice::default());
+    let mut files = Vec::with_capacity(demo.train.len());
+    for path in &demo.train {
+        match fetch_bytes(&format!("./demo/{path}")).await {
+            Ok(bytes) => files.push(UploadedFile { name: file_name(path), bytes }),
+            Err(e) => state.report(e),
+        }
+    }
+    let result = async {
+        let product = actions::create_product(state, &demo.product).await?;
+        actions::save_good_photos(state, &product, &files).await?;
+        // Shown only if the person has not started a product of their own meanwhile.
+        if state.bench.with_untracked(Workbench::free_to_show) {
+            actions::select(state, product.clone()).await;
+        }
+        actions::train_product(state, product, files, TrainChoice::default());
+        Ok::<(), String>(())
+    };
+    if let Err(message) = result.await {
+        state.report(message);
     }
 }
 
 async fn inspect_sample(state: AppState, path: String) {
     match fetch_bytes(&format!("./demo/{path}")).await {
-        Ok(bytes) => match super::blob_of(&bytes) {
-            Ok(blob) => inspect::start(state, vec![(UploadedFile { name: file_name(&path), bytes }, blob)]),
+        Ok(bytes) => match blob_of(&bytes) {
+            Ok(blob) => actions::start(state, vec![(UploadedFile { name: file_name(&path), bytes }, blob)]),
             Err(e) => state.report(format!("{path}: {e}")),
         },
         Err(e) => state.report(e),

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::blob_of_type;
+use super::files::blob_of_type;
 use crate::eval::report::PlotLine;
 
 const SIZE: (u32, u32) = (420, 340);

@@ -7,22 +7,22 @@
 //! answer, so a dataset of hundreds of photos never sits in memory twice, progress is
 //! exact and Cancel stops between two photos.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures::channel::oneshot;
 use leptos::prelude::*;
 use plotters::prelude::SeriesLabelPosition;
 use wasm_bindgen::JsCast;
 
 use super::eval_charts::{self, Chart, Guide};
-use super::{blob_of_type, engine, library, read_file, AppState};
+use super::files::{blob_of_type, picked_files, read_file};
+use super::state::AppState;
+use super::{actions, client};
 use crate::eval::dataset::{parse, Dataset, Sample};
 use crate::eval::report::{split_calibration, Metrics, PlotLine, Report, AUPRO_MAX_FPR, CALIBRATION_PER_DEFECT};
 use crate::eval::session::EvalOutcome;
 use crate::eval::threshold::{ThresholdMethod, NAMED_METHODS};
-use crate::protocol::{EvalModel, EvalReply, EvalRequest, MaskFile, MethodChoice, Request, UploadedFile};
+use crate::protocol::{EvalModel, EvalReply, EvalRequest, FailureKind, MaskFile, MethodChoice, Reply, Request, UploadedFile};
 
 /// Worst cases shown of each kind: good items scoring highest, damaged scoring lowest.
 const GALLERY_PER_SIDE: usize = 4;
@@ -32,61 +32,32 @@ const MAX_PROBLEMS_SHOWN: usize = 8;
 /// The threshold select's value for "keep the profile's own".
 const PROFILE_THRESHOLD: &str = "profile";
 
-thread_local! {
-    /// Where the engine's answer to the step under way goes.
-    static WAITING: RefCell<Option<oneshot::Sender<EvalReply>>> = const { RefCell::new(None) };
-    /// Counts engine restarts: an evaluation started before one stops at its next step
-    /// (it may be reading a file when Cancel is pressed, not waiting on the engine).
-    static RESTARTS: Cell<u32> = const { Cell::new(0) };
-}
-
-/// An answer of the engine to an evaluation step.
-pub fn on_reply(reply: EvalReply) {
-    if let Some(waiting) = WAITING.with(|w| w.borrow_mut().take()) {
-        let _ = waiting.send(reply);
-    }
-}
-
-/// The engine stopped or was restarted: the step under way will never be answered, so
-/// the evaluation waiting for it ends.
-pub fn engine_stopped() {
-    WAITING.with(|w| w.borrow_mut().take());
-    RESTARTS.with(|r| r.set(r.get().wrapping_add(1)));
-}
-
 /// Why an evaluation ended early.
 enum Stop {
-    /// Cancelled, or the engine stopped (which the engine reports itself).
+    /// Cancelled, or the engine stopped (which is reported where it happens).
     Cancelled,
     Failed(String),
 }
 
-/// The engine as one evaluation talks to it: one step at a time, each awaiting its answer.
+/// The engine as one evaluation talks to it: one step at a time, each awaiting its own
+/// answer. Cancel takes effect between two steps.
 struct Steps {
     state: AppState,
-    /// The engine this evaluation began with.
-    restarts: u32,
+    /// This evaluation's number; Cancel (or a newer evaluation) moves `runs` on.
+    this_run: u32,
+    runs: StoredValue<u32>,
 }
 
 impl Steps {
-    fn new(state: AppState) -> Self {
-        Steps { state, restarts: RESTARTS.with(Cell::get) }
-    }
-
     async fn ask(&self, request: EvalRequest) -> Result<EvalReply, Stop> {
-        if RESTARTS.with(Cell::get) != self.restarts {
+        if self.runs.get_value() != self.this_run {
             return Err(Stop::Cancelled);
         }
-        let (sender, answer) = oneshot::channel();
-        WAITING.with(|w| *w.borrow_mut() = Some(sender));
-        if !engine::send(self.state, Request::Eval(request)) {
-            WAITING.with(|w| w.borrow_mut().take());
-            return Err(Stop::Cancelled);
-        }
-        match answer.await {
-            Ok(EvalReply::Failed { message }) => Err(Stop::Failed(message)),
-            Ok(reply) => Ok(reply),
-            Err(_) => Err(Stop::Cancelled),
+        match client::call(self.state, Request::Eval(request), None).await {
+            Ok(Reply::Eval(reply)) => Ok(reply),
+            Ok(_) => Err(Stop::Failed("The engine answered out of order. Start the evaluation again.".into())),
+            Err(failure) if failure.kind == FailureKind::EngineStopped => Err(Stop::Cancelled),
+            Err(failure) => Err(Stop::Failed(failure.message)),
         }
     }
 }
@@ -305,13 +276,13 @@ async fn send_samples(
 }
 
 async fn run(
-    state: AppState,
+    steps: Steps,
     folder: &Folder,
     model: ModelChoice,
     threshold: Option<ThresholdMethod>,
     progress: RwSignal<Option<Step>>,
 ) -> Result<Shown, Stop> {
-    let steps = Steps::new(state);
+    let state = steps.state;
     let mut problems = Problems { state, count: 0 };
     folder.dataset.problems.iter().for_each(|p| problems.add(p.clone()));
     let set = |what, done, total| progress.set(Some(Step { what, done, total }));
@@ -460,7 +431,7 @@ pub fn EvaluatePanel() -> impl IntoView {
     let dragging = RwSignal::new(false);
     // Numbers the evaluations started here, so a cancelled one knows it is no longer shown.
     let runs = StoredValue::new(0u32);
-    let can_start = move || state.model.with(Option::is_some) && !running.get() && !state.training.get();
+    let can_start = move || state.model.with(Option::is_some) && !running.get() && !state.training();
     let start = move |files: Vec<(String, web_sys::File)>| {
         let folder = match folder_of(files) {
             Ok(folder) => folder,
@@ -485,7 +456,7 @@ pub fn EvaluatePanel() -> impl IntoView {
         let this_run = runs.get_value().wrapping_add(1);
         runs.set_value(this_run);
         leptos::task::spawn_local(async move {
-            match run(state, &folder, choice, method, progress).await {
+            match run(Steps { state, this_run, runs }, &folder, choice, method, progress).await {
                 Ok(done) => report.set(Some(Rc::new(done))),
                 Err(Stop::Failed(message)) => state.report(format!("{}: the evaluation stopped: {message}", folder.name)),
                 Err(Stop::Cancelled) => {}
@@ -514,9 +485,14 @@ pub fn EvaluatePanel() -> impl IntoView {
         });
     };
     let cancel = move |_| {
-        engine::cancel(state);
+        // The step in flight finishes; the run stops before its next one. The engine
+        // drops the evaluation (and its maps) now.
+        runs.update_value(|n| *n = n.wrapping_add(1));
         running.set(false);
         progress.set(None);
+        leptos::task::spawn_local(async move {
+            let _ = client::call(state, Request::Eval(EvalRequest::Cancel), None).await;
+        });
     };
     let current_name = move || state.current.get().filter(|_| state.ready()).map(|p| p.name);
     // The current product is a choice only while it is ready.
@@ -568,7 +544,7 @@ pub fn EvaluatePanel() -> impl IntoView {
                 on:drop=on_drop>
                 <label for="eval-folder">"Choose the dataset folder, or drop it here; the evaluation starts at once"</label>
                 <input id="eval-folder" type="file" multiple prop:webkitdirectory=true data-testid="eval-folder"
-                    disabled=move || !can_start() on:change=move |ev| start(picked_folder(super::picked_files(&ev)))/>
+                    disabled=move || !can_start() on:change=move |ev| start(picked_folder(picked_files(&ev)))/>
             </div>
             <Show when=move || state.model.with(Option::is_none)>
                 <p class="hint">"Loading the model…"</p>
@@ -608,7 +584,7 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
     let (json, csv, folder) = (shown.outcome.report_json.clone(), shown.outcome.scores_csv.clone(), shown.folder.clone());
     let folder_csv = folder.clone();
     let export = move |name: String, bytes: &[u8]| {
-        if let Err(message) = library::download(&name, bytes) {
+        if let Err(message) = actions::download(&name, bytes) {
             state.report(format!("{name} could not be saved: {message}"));
         }
     };

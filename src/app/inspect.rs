@@ -1,40 +1,19 @@
 //! Inspect photos: one or many (a grid sorted by score), the chosen one large with the
 //! heatmap over it, the outline of the damaged region, the verdict and the latency.
 
-use std::rc::Rc;
-
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData};
 
-use super::{engine, picked_files, read_files, train, AppState, InspectionItem};
-use crate::protocol::{InspectionReply, Request, UploadedFile};
+use super::actions;
+use super::files::{picked_files, read_files};
+use super::state::{AppState, InspectionItem};
+use crate::protocol::{InspectionReply, UploadedFile};
 
 /// Widest the overlay is drawn; the photo keeps its aspect ratio.
 const MAX_CANVAS_SIDE: f64 = 640.0;
-
-/// Sends photos to the engine; answers fill the grid as they come.
-pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
-    let mut items = Vec::with_capacity(files.len());
-    for (file, photo) in files {
-        let tag = state.tag();
-        items.push(InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None });
-        engine::send(state, Request::Inspect { file, tag });
-    }
-    state.selected.set(None);
-    state.inspections.set(items);
-}
-
-/// Sends a camera frame to the engine; the shown inspection stays until its answer.
-pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> u32 {
-    let tag = state.tag();
-    let item = InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None };
-    state.live_frame.set_value(Some(item));
-    engine::send(state, Request::Inspect { file, tag });
-    tag
-}
 
 fn score_of(item: &InspectionItem) -> f32 {
     item.reply.as_ref().map(|r| r.normalised_score).unwrap_or(f32::NEG_INFINITY)
@@ -55,7 +34,7 @@ pub fn InspectPanel() -> impl IntoView {
                 .into_iter()
                 .filter_map(|u| picked.iter().find(|f| f.name() == u.name).map(|f| (u, web_sys::Blob::from(f.clone()))))
                 .collect();
-            start(state, files);
+            actions::start(state, files);
         });
     };
 
@@ -68,7 +47,7 @@ pub fn InspectPanel() -> impl IntoView {
         let Some(reply) = item.reply.clone() else { return };
         let (alpha, with_outline) = (opacity.get(), outline.get());
         leptos::task::spawn_local(async move {
-            if let Err(message) = draw_overlay(&element, &item.photo, &reply, alpha, with_outline).await {
+            if let Err(message) = draw_overlay(&element, item.tag, &item.photo, &reply, alpha, with_outline).await {
                 state.report(format!("{}: {message}", reply.file));
             }
         });
@@ -85,10 +64,10 @@ pub fn InspectPanel() -> impl IntoView {
         let Some(item) = shown() else { return };
         leptos::task::spawn_local(async move {
             let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
-            match train::add_good_photos(state, "", vec![file]).await {
-                Ok(()) => {
+            match actions::add_good_photos(state, "", vec![file]).await {
+                Ok(_) => {
                     let choice = state.current.get_untracked().and_then(|p| p.summary).map(|s| s.choice).unwrap_or_default();
-                    train::train(state, choice);
+                    actions::train(state, choice);
                 }
                 Err(message) => state.report(message),
             }
@@ -102,7 +81,7 @@ pub fn InspectPanel() -> impl IntoView {
             <input id="inspect-files" type="file" multiple accept="image/png,image/jpeg" data-testid="inspect-files"
                 disabled=move || !state.ready() on:change=on_pick/>
             <Show when=move || !state.ready()>
-                <p class="hint">{move || if state.training.get() { "Training…" } else { "Choose or train a product first." }}</p>
+                <p class="hint">{move || if state.training() { "Training…" } else { "Choose or train a product first." }}</p>
             </Show>
             <super::camera::Camera/>
             <super::demo::DemoSamples/>
@@ -180,6 +159,7 @@ fn ResultTile(tag: u32) -> impl IntoView {
 /// Draws the photo, the heatmap stretched over it, and the region's outline.
 async fn draw_overlay(
     canvas: &HtmlCanvasElement,
+    tag: u32,
     file: &web_sys::Blob,
     reply: &InspectionReply,
     opacity: f64,
@@ -211,7 +191,7 @@ async fn draw_overlay(
         ctx.set_image_smoothing_enabled(true);
     }
     // Tells a test (or a screen reader script) what is on the canvas now.
-    canvas.set_attribute("data-drawn", &format!("{}:{outline}", reply.tag)).map_err(|e| format!("{e:?}"))
+    canvas.set_attribute("data-drawn", &format!("{tag}:{outline}")).map_err(|e| format!("{e:?}"))
 }
 
 fn offscreen(size: u32, rgba: &[u8]) -> Result<HtmlCanvasElement, String> {

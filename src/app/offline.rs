@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
 
-use super::AppState;
+use super::state::AppState;
 
 const SERVICE_WORKER_URL: &str = "./sw.js";
 

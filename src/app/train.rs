@@ -3,53 +3,14 @@
 
 use leptos::prelude::*;
 
-use super::{blob_of, engine, library, now_ms, picked_files, read_files, store, AppState, PhotoRole, Product};
+use super::files::{blob_of, picked_files, read_files};
+use super::state::{now_ms, AppState, Progress};
+use super::store::Photo;
+use super::{actions, client};
 use crate::engine::inspector::MIN_TRAINING_IMAGES;
-use crate::protocol::{MethodChoice, Request, TrainChoice, UploadedFile};
+use crate::protocol::{MethodChoice, TrainChoice};
 
-/// The current product, created (and saved) on its first photo when it is new.
-async fn current_or_new(state: AppState, name: &str) -> Result<Product, String> {
-    if let Some(product) = state.current.get_untracked() {
-        return Ok(product);
-    }
-    let library = state.library().ok_or("Saved work is not available in this browser")?;
-    let name = match name.trim() {
-        "" => "Untitled product".to_string(),
-        n => n.to_string(),
-    };
-    let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None };
-    library.save(&product, None).await?;
-    library::select(state, product.clone()).await;
-    state.refresh_products().await;
-    Ok(product)
-}
-
-/// Saves picked photos as good photos of the current product.
-pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFile>) -> Result<(), String> {
-    let files = super::photos_only(state, files);
-    if files.is_empty() {
-        return Ok(());
-    }
-    let product = current_or_new(state, name).await?;
-    let library = state.library().ok_or("Saved work is not available in this browser")?;
-    let saved = library.add_photos(&product.id, PhotoRole::Good, &files).await?;
-    state.photos.update(|photos| photos.extend(saved));
-    Ok(())
-}
-
-/// Trains the current product on all its saved good photos.
-pub fn train(state: AppState, choice: TrainChoice) {
-    let Some(product) = state.current.get_untracked() else { return };
-    let files: Vec<UploadedFile> =
-        state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
-    state.training.set(true);
-    state.progress.set(Some(super::Progress { done: 0, total: files.len(), started_ms: now_ms() }));
-    if !engine::send(state, Request::Train { name: product.name, choice, files }) {
-        state.training.set(false);
-    }
-}
-
-fn time_left(p: &super::Progress) -> String {
+fn time_left(p: &Progress) -> String {
     if p.done == 0 || p.done >= p.total {
         return String::new();
     }
@@ -69,7 +30,7 @@ pub fn TrainPanel() -> impl IntoView {
     let add = move |files: Vec<web_sys::File>| {
         leptos::task::spawn_local(async move {
             let uploaded = read_files(state, files).await;
-            if let Err(message) = add_good_photos(state, &name.get_untracked(), uploaded).await {
+            if let Err(message) = actions::add_good_photos(state, &name.get_untracked(), uploaded).await {
                 state.report(message);
             }
         });
@@ -90,7 +51,8 @@ pub fn TrainPanel() -> impl IntoView {
         });
     };
     let count = move || state.photos.with(Vec::len);
-    let can_train = move || state.model.with(Option::is_some) && count() > 0 && !state.training.get();
+    let can_train = move || state.model.with(Option::is_some) && count() > 0 && !state.training();
+    let progress = move || state.current.with(|c| c.as_ref().and_then(|p| state.train_progress.with(|all| all.get(&p.id).copied())));
     let title = move || match state.current.get() {
         Some(p) => format!("Teach {}: photos of good items", p.name),
         None => "Teach a new product: photos of good items".into(),
@@ -110,17 +72,17 @@ pub fn TrainPanel() -> impl IntoView {
                 on:drop=on_drop>
                 <label for="train-files">{format!("Add photos of good items (at least {MIN_TRAINING_IMAGES}), or drop them here")}</label>
                 <input id="train-files" type="file" multiple accept="image/png,image/jpeg" data-testid="train-files"
-                    disabled=move || state.training.get() on:change=move |ev| add(picked_files(&ev))/>
+                    disabled=move || state.training() on:change=move |ev| add(picked_files(&ev))/>
                 <label for="train-folder">"…or a whole folder"</label>
                 <input id="train-folder" type="file" multiple prop:webkitdirectory=true data-testid="train-folder"
-                    disabled=move || state.training.get() on:change=move |ev| add(picked_files(&ev))/>
+                    disabled=move || state.training() on:change=move |ev| add(picked_files(&ev))/>
                 <super::camera::CaptureGood name/>
             </div>
             <p class="hint" data-testid="photo-count">{move || format!("{} good photo(s) saved", count())}</p>
             <Show when=move || { count() > 0 }>
                 <ul class="thumbs" aria-label="Good photos">
                     <For each=move || state.photos.get() key=|p| p.key.map(|k| k as u64) let:photo>
-                        <Thumb photo=photo.clone() on_remove=move || remove(photo.key) disabled=state.training/>
+                        <Thumb photo=photo.clone() on_remove=move || remove(photo.key) disabled=Signal::derive(move || state.training())/>
                     </For>
                 </ul>
             </Show>
@@ -136,14 +98,14 @@ pub fn TrainPanel() -> impl IntoView {
                     on:change=move |ev| even_brightness.set(event_target_checked(&ev))/>" Even out lighting between photos (not for damage that darkens the whole item)"</label>
             </fieldset>
             <div class="actions">
-                <button data-testid="train-start" on:click=move |_| train(state, TrainChoice { method: method.get_untracked(), even_brightness: even_brightness.get_untracked() }) disabled=move || !can_train()>"Train"</button>
-                <Show when=move || state.training.get()>
-                    <button class="secondary" data-testid="train-cancel" on:click=move |_| engine::cancel(state)>"Cancel"</button>
+                <button data-testid="train-start" on:click=move |_| actions::train(state, TrainChoice { method: method.get_untracked(), even_brightness: even_brightness.get_untracked() }) disabled=move || !can_train()>"Train"</button>
+                <Show when=move || state.training()>
+                    <button class="secondary" data-testid="train-cancel" on:click=move |_| client::cancel(state)>"Cancel"</button>
                 </Show>
             </div>
-            <Show when=move || state.training.get()>
+            <Show when=move || state.training()>
                 {move || {
-                    let p = state.progress.get().unwrap_or(super::Progress { done: 0, total: 1, started_ms: now_ms() });
+                    let p = progress().unwrap_or(Progress { done: 0, total: 1, started_ms: now_ms() });
                     view! {
                         <label class="progress-label" for="train-progress">
                             {format!("Learning: {} of {} photos{}", p.done, p.total, time_left(&p))}
@@ -164,7 +126,7 @@ pub fn TrainPanel() -> impl IntoView {
 }
 
 #[component]
-fn Thumb(photo: super::Photo, on_remove: impl Fn() + 'static, disabled: RwSignal<bool>) -> impl IntoView {
+fn Thumb(photo: Photo, on_remove: impl Fn() + 'static, disabled: Signal<bool>) -> impl IntoView {
     let url = blob_of(&photo.bytes).ok().and_then(|b| web_sys::Url::create_object_url_with_blob(&b).ok()).unwrap_or_default();
     let revoke = url.clone();
     on_cleanup(move || {

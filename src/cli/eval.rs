@@ -6,14 +6,13 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
-use super::{load_inspector, load_with_profile, progress, read_bounded, train_profile, CliResult, SettingsArgs};
+use super::{load_inspector, load_with_profile, progress, read_bounded, CliResult, SettingsArgs};
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
-use crate::eval::report::{
-    calibration_set, evaluate_sample, report, scores_csv, split_calibration, EvalItem, Metrics, Report, Timing, CALIBRATION_PER_DEFECT,
-};
-use crate::eval::threshold::{choose, ThresholdMethod};
+use crate::eval::report::{evaluate_sample, split_calibration, EvalItem, Metrics, Report, Timing, CALIBRATION_PER_DEFECT};
+use crate::eval::session::EvalSession;
+use crate::eval::threshold::ThresholdMethod;
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum ThresholdArg {
@@ -87,63 +86,99 @@ pub fn evaluate_all(
     items
 }
 
+/// Runs [`EvalSession`], the one evaluation sequence the app's Evaluate page runs too:
+/// train (or load) the profile, score the calibration split, choose the threshold, judge
+/// the rest, report.
 pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     let root = &args.dataset;
     let dataset = load_dir(root, args.categories.as_deref()).map_err(|e| e.to_string())?;
     let mut problems = dataset.problems.clone();
     eprintln!("{}: {} layout, {} training and {} test images", root.display(), dataset.layout, dataset.train.len(), dataset.test.len());
     let started = Instant::now();
-    let (inspector, profile) = match &args.profile {
-        Some(path) => load_with_profile(backbone, path)?,
+    let threshold_method = method(args.threshold_method);
+    let (mut session, profile_given) = match &args.profile {
+        Some(path) => {
+            let (inspector, profile) = load_with_profile(backbone, path)?;
+            (EvalSession::with_profile(&inspector, profile, threshold_method.clone()), true)
+        }
         None => {
             let inspector = load_inspector(backbone, args.settings.input_size)?;
-            let files: Vec<PathBuf> = dataset.train.iter().map(|p| root.join(p)).collect();
             let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-            let profile = train_profile(&inspector, &files, &name, &args.settings.settings()?)?;
-            (inspector, profile)
+            let mut session = EvalSession::training(&inspector, &name, &args.settings.settings()?, threshold_method.clone())
+                .map_err(|e| e.to_string())?;
+            let bar = progress(dataset.train.len(), "training");
+            for rel in &dataset.train {
+                let path = root.join(rel);
+                let added = read_bounded(&path)
+                    .and_then(|b| session.add_training_image(&path.display().to_string(), &b).map_err(|e| e.to_string()));
+                if let Err(message) = added {
+                    bar.suspend(|| eprintln!("skipped: {message}"));
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            session.fit().map_err(|e| e.to_string())?;
+            (session, false)
         }
     };
 
-    // Maps come at the backbone's input resolution.
-    let map_size = profile.backbone.input_size as usize;
     // Calibration images come out of the test set (and the validation split), so the
-    // threshold is never chosen on what it is judged on.
-    let mut test = dataset.test.clone();
-    let (threshold, threshold_method) = match method(args.threshold_method) {
-        None => (profile.calibration.threshold, profile.calibration.method.clone()),
-        Some(m) => {
-            let (calibration, judged) = split_calibration(&dataset.test, &dataset.validation, args.calibrate);
-            test = judged;
-            let cal = evaluate_all(&inspector, &profile, root, &calibration, "calibrating", &mut problems);
-            let set = calibration_set(&cal, map_size);
-            let chosen = choose(&m, &set)?;
-            (chosen.value, chosen.explanation)
-        }
+    // threshold is never chosen on what it is judged on; the good photos training held
+    // out join them.
+    let (calibration, test) = match threshold_method {
+        None => (Vec::new(), dataset.test.clone()),
+        Some(_) => split_calibration(&dataset.test, &dataset.validation, args.calibrate),
     };
+    feed(&mut session, root, &calibration, true, "calibrating", &mut problems);
+    session.choose_threshold().map_err(|e| e.to_string())?;
 
     let training_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let items = evaluate_all(&inspector, &profile, root, &test, "evaluating", &mut problems);
-    let inspect_ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / test.len().max(1) as f64;
-    if items.is_empty() {
-        return Err(format!("{}: no test image could be evaluated", root.display()));
-    }
-    let mut report = report(&items, map_size, threshold, &threshold_method);
-    if args.profile.is_none() {
-        report.timing = Some(Timing { training_images: profile.training_images, training_seconds, inspect_ms_per_image });
-    }
+    let judged = feed(&mut session, root, &test, false, "evaluating", &mut problems);
+    let inspect_ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / judged.max(1) as f64;
+    let timing = (!profile_given).then(|| Timing {
+        training_images: session.evaluated_profile().map_or(0, |p| p.training_images),
+        training_seconds,
+        inspect_ms_per_image,
+    });
+    let report = session.report(timing).map_err(|e| format!("{}: {e}", root.display()))?;
     for p in &problems {
         eprintln!("note: {p}");
     }
-    print_report(&profile, &report);
+    if let Some(profile) = session.evaluated_profile() {
+        print_report(profile, &report);
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.scores {
-        std::fs::write(path, scores_csv(&items)).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, session.scores_csv()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Feeds samples read from the dataset folder to the session; a sample that cannot be
+/// read or scored is named in `problems` and left out. Returns how many were scored.
+fn feed(session: &mut EvalSession, root: &Path, samples: &[Sample], calibration: bool, what: &str, problems: &mut Vec<String>) -> usize {
+    let bar = progress(samples.len(), what);
+    let mut scored = 0;
+    for sample in samples {
+        let added = read_bounded(&root.join(&sample.path)).and_then(|bytes| {
+            let mask = sample.mask.as_ref().filter(|_| sample.anomalous).map(|rel| read_bounded(&root.join(rel)));
+            session.add_sample(sample, &bytes, mask, calibration).map_err(|e| e.to_string())
+        });
+        match added {
+            Ok(mask_problems) => {
+                problems.extend(mask_problems);
+                scored += 1;
+            }
+            Err(message) => problems.push(format!("{message}; left out")),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    scored
 }
 
 fn print_report(profile: &Profile, r: &Report) {

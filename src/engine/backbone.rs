@@ -24,6 +24,7 @@ pub struct FeatureMap {
     pub data: Vec<f32>,
 }
 
+#[derive(Clone)]
 pub struct Backbone {
     plan: Arc<TypedRunnableModel>,
     outputs: Vec<String>,

@@ -11,8 +11,15 @@ pub enum EngineError {
     Training(String),
     #[error("profile {file}: {reason}. {fix}")]
     Profile { file: String, reason: String, fix: &'static str },
-    #[error("no trained profile yet: add photos of good items and press Train first")]
-    NotTrained,
+    /// A model was asked for before any photo reached it.
+    #[error("no photo of a good item was learnt: add photos of good items and press Train")]
+    NothingLearnt,
+    /// The backbone (the CNN) has not been loaded, or could not be.
+    #[error("the anomaly model is not loaded yet{}. Wait for it, or reload the page if it does not come", .0.as_ref().map(|why| format!(" ({why})")).unwrap_or_default())]
+    BackboneNotLoaded(Option<String>),
+    /// A profile made with another backbone: its statistics mean nothing here.
+    #[error("profile {file}: it was built for another backbone ({found}). Train the product again with this app's backbone")]
+    OtherBackbone { file: String, found: String },
 }
 
 impl EngineError {

@@ -104,6 +104,8 @@ pub struct Inspection {
 }
 
 /// Decode -> preprocess -> backbone: shared by training, inspection and evaluation.
+/// Cloning is cheap: the backbone's plan is shared, not copied.
+#[derive(Clone)]
 pub struct Inspector {
     manifest: BackboneManifest,
     preprocess: Preprocess,
@@ -226,13 +228,10 @@ impl Inspector {
 /// Fails unless `profile` was trained on this backbone at this input size.
 pub(crate) fn check_profile(manifest: &BackboneManifest, size: u32, profile: &Profile) -> Result<(), EngineError> {
     if profile.backbone.sha256 != manifest.onnx_sha256 {
-        return Err(EngineError::Training(format!(
-            "profile {} was trained with backbone {} {}, this app runs {}; train it again",
-            profile.name,
-            profile.backbone.name,
-            short(&profile.backbone.sha256),
-            short(&manifest.onnx_sha256)
-        )));
+        return Err(EngineError::OtherBackbone {
+            file: profile.name.clone(),
+            found: format!("{} {}, this app runs {}", profile.backbone.name, short(&profile.backbone.sha256), short(&manifest.onnx_sha256)),
+        });
     }
     if profile.backbone.input_size != size {
         return Err(EngineError::Training(format!(
@@ -267,7 +266,7 @@ impl Inspection {
 pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScale), EngineError>>) -> Result<AnomalyMap, EngineError> {
     let mut members: Vec<(AnomalyMap, MapScale)> = maps.collect::<Result<_, _>>()?;
     if members.len() <= 1 {
-        return members.pop().map(|(map, _)| map).ok_or(EngineError::NotTrained);
+        return members.pop().map(|(map, _)| map).ok_or(EngineError::NothingLearnt);
     }
     let n = members.len() as f32;
     let mut sum = AnomalyMap { size: members[0].0.size, values: vec![0.0; members[0].0.values.len()] };
@@ -300,7 +299,7 @@ impl Fit {
 
     fn model(&self, dims: usize, seed: u64) -> Result<AnomalyModel, EngineError> {
         match self {
-            Fit::Padim(acc) => Ok(AnomalyModel::Padim(acc.as_ref().ok_or(EngineError::NotTrained)?.finish(PADIM_REGULARISATION)?)),
+            Fit::Padim(acc) => Ok(AnomalyModel::Padim(acc.as_ref().ok_or(EngineError::NothingLearnt)?.finish(PADIM_REGULARISATION)?)),
             Fit::PatchCore { ratio, patches } => Ok(AnomalyModel::PatchCore(PatchCoreModel::fit(patches, dims, *ratio, seed)?)),
         }
     }
@@ -316,15 +315,16 @@ struct Member {
 
 /// Trains a profile one image at a time, so a caller can report progress and skip a bad
 /// file without losing the others.
-pub struct Trainer<'a> {
-    inspector: &'a Inspector,
+pub struct Trainer {
+    /// A handle on the shared backbone (cloning an inspector shares its plan).
+    inspector: Inspector,
     members: Vec<Member>,
     even_brightness: bool,
     seen: usize,
 }
 
-impl<'a> Trainer<'a> {
-    pub fn new(inspector: &'a Inspector, settings: &TrainSettings) -> Result<Self, EngineError> {
+impl Trainer {
+    pub fn new(inspector: &Inspector, settings: &TrainSettings) -> Result<Self, EngineError> {
         if settings.detectors.is_empty() {
             return Err(EngineError::Training("no detector to train; choose PaDiM, PatchCore or both".into()));
         }
@@ -339,13 +339,13 @@ impl<'a> Trainer<'a> {
                 Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
             })
             .collect::<Result<_, EngineError>>()?;
-        Ok(Trainer { inspector, members, even_brightness: settings.even_brightness, seen: 0 })
+        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: settings.even_brightness, seen: 0 })
     }
 
     /// A trainer that embeds and fits as `profile` was trained, so that the same good
     /// photos give the same model and the same held-out photos. PatchCore profiles do not
     /// record their coreset ratio; the app trains them all with [`PATCHCORE_CORESET_RATIO`].
-    pub fn like(inspector: &'a Inspector, profile: &Profile) -> Result<Self, EngineError> {
+    pub fn like(inspector: &Inspector, profile: &Profile) -> Result<Self, EngineError> {
         let members = profile
             .detectors
             .iter()
@@ -357,7 +357,7 @@ impl<'a> Trainer<'a> {
                 Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
             })
             .collect();
-        Ok(Trainer { inspector, members, even_brightness: profile.even_brightness, seen: 0 })
+        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: profile.even_brightness, seen: 0 })
     }
 
     /// Adds one good image; an error concerns this file only.
@@ -403,7 +403,7 @@ impl<'a> Trainer<'a> {
             let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
             let maps = m.holdout.iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
             let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
-            detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NotTrained)?, model, scale });
+            detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale });
             member_maps.push(maps);
         }
         let maps = (0..photos)

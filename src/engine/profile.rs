@@ -261,11 +261,10 @@ impl Profile {
         }
         if let Some(expected) = expected_backbone {
             if header.backbone.sha256 != expected {
-                return Err(EngineError::profile(
-                    file,
-                    format!("it was built for another backbone ({} {})", header.backbone.name, short(&header.backbone.sha256)),
-                    "Train the product again with this app's backbone",
-                ));
+                return Err(EngineError::OtherBackbone {
+                    file: file.to_string(),
+                    found: format!("{} {}", header.backbone.name, short(&header.backbone.sha256)),
+                });
             }
         }
         if header.name.chars().count() > MAX_NAME_CHARS {

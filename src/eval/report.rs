@@ -11,6 +11,7 @@ use super::threshold::CalibrationSet;
 use crate::engine::error::EngineError;
 use crate::engine::image_ops::decode_rgb;
 use crate::engine::inspector::Inspector;
+use crate::engine::postprocess::AnomalyMap;
 use crate::engine::profile::Profile;
 
 /// AUPRO integrates the PRO curve up to this false-positive rate (MVTec convention).
@@ -80,6 +81,22 @@ pub fn pixel_set<'a>(items: impl IntoIterator<Item = &'a EvalItem>, map_size: us
         .filter_map(|i| i.mask.as_deref().map(|m| (i.map.as_slice(), m)))
         .unzip();
     PixelSet { maps, masks, width: map_size, height: map_size }
+}
+
+impl EvalItem {
+    /// A good photo that training held out, scored by a model fitted without it, as a
+    /// calibration sample (no damaged pixel): what a threshold must be chosen on, since a
+    /// photo the model was fitted on scores lower than a new one would.
+    pub fn held_out_good(i: usize, map: AnomalyMap) -> EvalItem {
+        EvalItem {
+            path: format!("held-out good photo {}", i + 1),
+            anomalous: false,
+            category: None,
+            score: map.max(),
+            mask: Some(vec![false; map.values.len()]),
+            map: map.values,
+        }
+    }
 }
 
 /// Image scores and pixel maps of calibration images, for the threshold estimators.

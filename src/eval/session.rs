@@ -7,12 +7,29 @@
 use serde::{Deserialize, Serialize};
 
 use super::dataset::Sample;
-use super::report::{calibration_set, evaluate_sample, report, report_curves, scores_csv, worst_cases, EvalItem, ReportCurves, Timing};
+use super::report::{
+    calibration_set, evaluate_sample, report, report_curves, scores_csv, worst_cases, EvalItem, Report, ReportCurves, Timing,
+};
 use super::threshold::{choose, ThresholdMethod};
 use crate::engine::error::EngineError;
 use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
 use crate::engine::postprocess::{heatmap_rgba, Calibration};
 use crate::engine::profile::Profile;
+
+/// Why an evaluation cannot go on. Each says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("the evaluation went out of order ({0}); start it again")]
+    OutOfOrder(&'static str),
+    #[error("the threshold cannot be chosen: {0}")]
+    Threshold(String),
+    #[error("no test photo could be evaluated; check that the folder holds readable PNG or JPEG photos under test/")]
+    NothingJudged,
+    #[error("the report cannot be written: {0}")]
+    Report(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
 
 /// One of the worst cases, ready to show beside its photo and ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,10 +55,14 @@ pub struct EvalOutcome {
     pub gallery: Vec<GalleryCase>,
 }
 
-pub struct EvalSession<'a> {
-    inspector: &'a Inspector,
+/// One evaluation, in the order of its steps: train (or take a profile), calibration
+/// samples, [`EvalSession::choose_threshold`], judged samples, the report. The CLI and
+/// the engine service both run it, so `damagelens eval` and the app's Evaluate page are
+/// one sequence.
+pub struct EvalSession {
+    inspector: Inspector,
     /// Present while good photos are still being learnt.
-    trainer: Option<(Trainer<'a>, String)>,
+    trainer: Option<(Trainer, String)>,
     profile: Option<Profile>,
     /// None keeps the profile's own threshold.
     method: Option<ThresholdMethod>,
@@ -50,11 +71,11 @@ pub struct EvalSession<'a> {
     items: Vec<EvalItem>,
 }
 
-impl<'a> EvalSession<'a> {
+impl EvalSession {
     /// Evaluates a profile that already exists (the current product's).
-    pub fn with_profile(inspector: &'a Inspector, profile: Profile, method: Option<ThresholdMethod>) -> Self {
+    pub fn with_profile(inspector: &Inspector, profile: Profile, method: Option<ThresholdMethod>) -> Self {
         EvalSession {
-            inspector,
+            inspector: inspector.clone(),
             trainer: None,
             profile: Some(profile),
             method,
@@ -66,30 +87,46 @@ impl<'a> EvalSession<'a> {
 
     /// Evaluates a profile learnt first from the dataset's good training photos.
     pub fn training(
-        inspector: &'a Inspector,
+        inspector: &Inspector,
         name: &str,
         settings: &TrainSettings,
         method: Option<ThresholdMethod>,
-    ) -> Result<Self, EngineError> {
+    ) -> Result<Self, EvalError> {
         let trainer = Trainer::new(inspector, settings)?;
         let trainer = Some((trainer, name.to_string()));
-        Ok(EvalSession { inspector, trainer, profile: None, method, threshold: None, calibration: Vec::new(), items: Vec::new() })
+        Ok(EvalSession {
+            inspector: inspector.clone(),
+            trainer,
+            profile: None,
+            method,
+            threshold: None,
+            calibration: Vec::new(),
+            items: Vec::new(),
+        })
     }
 
     /// One good training photo; an error concerns this file only.
-    pub fn add_training_image(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let (trainer, _) = self.trainer.as_mut().ok_or_else(|| out_of_order("a training photo came after training ended"))?;
-        trainer.add(file, bytes)
+    pub fn add_training_image(&mut self, file: &str, bytes: &[u8]) -> Result<(), EvalError> {
+        let (trainer, _) = self.trainer.as_mut().ok_or(EvalError::OutOfOrder("a training photo came after training ended"))?;
+        Ok(trainer.add(file, bytes)?)
     }
 
-    /// Fits the profile on the training photos received.
-    pub fn fit(&mut self) -> Result<&Profile, EngineError> {
-        let (trainer, name) = self.trainer.take().ok_or_else(|| out_of_order("there is nothing to train"))?;
+    /// Fits the profile on the training photos received. The good photos training held
+    /// out (scored by a model fitted without them) join the calibration samples, as in
+    /// the app's Calibrate panel: the estimators that read good photos' scores (mean +
+    /// k sigma, percentile, false-alarm budget, Youden) then work on datasets without a
+    /// validation split, such as MVTec AD.
+    pub fn fit(&mut self) -> Result<&Profile, EvalError> {
+        let (trainer, name) = self.trainer.take().ok_or(EvalError::OutOfOrder("there is nothing to train"))?;
+        if self.method.is_some() {
+            let (_, held_out) = trainer.held_out()?;
+            self.calibration.extend(held_out.into_iter().enumerate().map(|(i, map)| EvalItem::held_out_good(i, map)));
+        }
         Ok(self.profile.insert(trainer.finish(&name)?))
     }
 
-    fn profile(&self) -> Result<&Profile, EngineError> {
-        self.profile.as_ref().ok_or_else(|| out_of_order("photos to judge came before the model was trained"))
+    fn profile(&self) -> Result<&Profile, EvalError> {
+        self.profile.as_ref().ok_or(EvalError::OutOfOrder("photos to judge came before the model was trained"))
     }
 
     /// Scores one sample (with its mask's bytes, or why they could not be read). A
@@ -101,27 +138,27 @@ impl<'a> EvalSession<'a> {
         image: &[u8],
         mask: Option<Result<Vec<u8>, String>>,
         calibration: bool,
-    ) -> Result<Vec<String>, EngineError> {
+    ) -> Result<Vec<String>, EvalError> {
         let mut problems = Vec::new();
-        let item = evaluate_sample(self.inspector, self.profile()?, sample, image, mask, &mut problems)?;
+        let item = evaluate_sample(&self.inspector, self.profile()?, sample, image, mask, &mut problems)?;
         let list = if calibration { &mut self.calibration } else { &mut self.items };
         list.push(item);
         Ok(problems)
     }
 
-    fn map_size(&self) -> Result<usize, EngineError> {
+    fn map_size(&self) -> Result<usize, EvalError> {
         Ok(self.profile()?.backbone.input_size as usize)
     }
 
     /// Chooses the threshold on the calibration samples, or keeps the profile's when no
     /// estimator was asked for. Returns the value and why, in a sentence.
-    pub fn choose_threshold(&mut self) -> Result<(f32, String), EngineError> {
+    pub fn choose_threshold(&mut self) -> Result<(f32, String), EvalError> {
         let profile = self.profile()?;
         let chosen = match &self.method {
             None => (profile.calibration.threshold, profile.calibration.method.clone()),
             Some(method) => {
                 let set = calibration_set(&self.calibration, self.map_size()?);
-                let chosen = choose(method, &set).map_err(|why| EngineError::Training(format!("the threshold cannot be chosen: {why}")))?;
+                let chosen = choose(method, &set).map_err(EvalError::Threshold)?;
                 (chosen.value, chosen.explanation)
             }
         };
@@ -131,18 +168,29 @@ impl<'a> EvalSession<'a> {
 
     /// The report over the judged samples, its curves, the scores and the worst
     /// `per_side` good and damaged cases with their heatmaps.
-    pub fn outcome(&self, timing: Option<Timing>, per_side: usize) -> Result<EvalOutcome, EngineError> {
-        let profile = self.profile()?;
+    /// The twofold report over the judged samples, by defect category.
+    pub fn report(&self, timing: Option<Timing>) -> Result<Report, EvalError> {
         let (threshold, method) =
-            self.threshold.clone().ok_or_else(|| out_of_order("the report was asked for before the threshold was chosen"))?;
+            self.threshold.clone().ok_or(EvalError::OutOfOrder("the report was asked for before the threshold was chosen"))?;
         if self.items.is_empty() {
-            return Err(EngineError::Training("no test photo could be evaluated".into()));
+            return Err(EvalError::NothingJudged);
         }
-        let map_size = self.map_size()?;
-        let mut report = report(&self.items, map_size, threshold, &method);
+        let mut report = report(&self.items, self.map_size()?, threshold, &method);
         report.timing = timing;
-        let report_json =
-            serde_json::to_string_pretty(&report).map_err(|e| EngineError::Training(format!("the report cannot be written: {e}")))?;
+        Ok(report)
+    }
+
+    /// The judged samples' scores as CSV (`path,label,category,score`).
+    pub fn scores_csv(&self) -> String {
+        scores_csv(&self.items)
+    }
+
+    pub fn outcome(&self, timing: Option<Timing>, per_side: usize) -> Result<EvalOutcome, EvalError> {
+        let profile = self.profile()?;
+        let report = self.report(timing)?;
+        let threshold = report.threshold;
+        let map_size = self.map_size()?;
+        let report_json = serde_json::to_string_pretty(&report).map_err(|e| EvalError::Report(e.to_string()))?;
         // The heatmaps are painted on the evaluation's scale: its threshold lands at 0.5.
         let scale = Calibration { threshold, ..profile.calibration.clone() };
         let mut gallery = Vec::new();
@@ -156,7 +204,7 @@ impl<'a> EvalSession<'a> {
                 heatmap_png: png_of(&heatmap_rgba(&normalised), map_size as u32)?,
             });
         }
-        Ok(EvalOutcome { report_json, scores_csv: scores_csv(&self.items), curves: report_curves(&self.items, map_size), gallery })
+        Ok(EvalOutcome { report_json, scores_csv: self.scores_csv(), curves: report_curves(&self.items, map_size), gallery })
     }
 
     /// The profile evaluated, once there is one.
@@ -165,14 +213,9 @@ impl<'a> EvalSession<'a> {
     }
 }
 
-fn out_of_order(what: &str) -> EngineError {
-    EngineError::Training(format!("the evaluation went out of order ({what}); start it again"))
-}
-
-fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EngineError> {
-    let image = image::RgbaImage::from_raw(size, size, rgba.to_vec())
-        .ok_or_else(|| EngineError::Training("a heatmap has the wrong size".into()))?;
+fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EvalError> {
+    let image = image::RgbaImage::from_raw(size, size, rgba.to_vec()).ok_or(EvalError::Report("a heatmap has the wrong size".into()))?;
     let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| EngineError::Training(format!("a heatmap cannot be encoded: {e}")))?;
+    image.write_to(&mut out, image::ImageFormat::Png).map_err(|e| EvalError::Report(format!("a heatmap cannot be encoded: {e}")))?;
     Ok(out.into_inner())
 }

@@ -227,7 +227,7 @@ test('with the current product and a threshold chosen on masks, the gallery show
   assert.deepEqual(app.problems, []);
 });
 
-test('Cancel stops an evaluation at once, and the engine comes back for the next one', async () => {
+test('Cancel stops an evaluation between two photos, and the engine takes the next one', async () => {
   const { page } = app;
   await page.getByTestId('eval-train-padim').check();
   await page.getByTestId('eval-folder').setInputFiles(dataset);
@@ -235,7 +235,7 @@ test('Cancel stops an evaluation at once, and the engine comes back for the next
   await page.getByTestId('eval-cancel').click();
   assert.equal(await page.getByTestId('eval-progress').count(), 0);
   assert.equal(await page.getByTestId('eval-report').count(), 0, 'the earlier report is gone with the folder it was about');
-  // A fresh engine: the folder can be chosen again once the model is loaded.
+  // The same engine, with the evaluation dropped: the folder can be chosen again.
   await page.getByTestId('eval-folder').and(page.locator(':enabled')).waitFor({ timeout: 120_000 });
   await page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
   await page.waitForTimeout(2000);

@@ -1,0 +1,333 @@
+//! What the panels do with the person's work, in one place, so no panel calls into
+//! another: the library (choose, create, import, save what the engine trained), training
+//! and inspection calls to the engine. Each awaits its own answer (`client::call`).
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::client;
+use super::files::{blob_of, photos_only};
+use super::state::{now_ms, AppState, InspectionItem, Progress};
+use super::store::{self, Library, PhotoRole, Product};
+use crate::client::workbench::{Next, Workbench};
+use crate::protocol::{Failure, FailureKind, InspectionReply, ProfileSummary, Reply, Request, TrainChoice, UploadedFile};
+
+const CURRENT_KEY: &str = "damagelens.current";
+pub const PROFILE_EXTENSION: &str = "dlprofile";
+
+fn remember_current(id: Option<&str>) {
+    let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) else { return };
+    let _ = match id {
+        Some(id) => storage.set_item(CURRENT_KEY, id),
+        None => storage.remove_item(CURRENT_KEY),
+    };
+}
+
+fn remembered_current() -> Option<String> {
+    web_sys::window()?.local_storage().ok()??.get_item(CURRENT_KEY).ok()?
+}
+
+/// Opens saved work and picks up where the person left off.
+pub async fn open(state: AppState) {
+    let library = match Library::open().await {
+        Ok(library) => Rc::new(library),
+        Err(message) => return state.report(format!("{message} Work in this tab will not be saved.")),
+    };
+    state.library.set_value(Some(library));
+    state.refresh_products().await;
+    let remembered = remembered_current();
+    let current = state.products.with_untracked(|ps| {
+        ps.iter().find(|p| Some(&p.id) == remembered.as_ref()).or_else(|| ps.iter().rev().find(|p| p.summary.is_some())).cloned()
+    });
+    if let Some(product) = current {
+        select(state, product).await;
+    }
+}
+
+/// Makes `product` the current one: its photos are shown and its profile goes to the engine.
+pub async fn select(state: AppState, product: Product) {
+    remember_current(Some(&product.id));
+    state.inspections.set(Vec::new());
+    state.selected.set(None);
+    state.calibration.set(None);
+    if let Next::LoadCurrent(_) = state.set_current(Some(product)) {
+        load_current(state);
+    }
+    reload_photos(state).await;
+}
+
+/// Starts a new product: nothing is current until its first photo names it.
+pub fn new_product(state: AppState) {
+    remember_current(None);
+    let _ = state.set_current(None);
+    state.bench.update(Workbench::naming_new);
+    state.photos.set(Vec::new());
+    state.damaged.set(Vec::new());
+    state.inspections.set(Vec::new());
+}
+
+pub async fn reload_photos(state: AppState) {
+    let (Some(library), Some(id)) = (state.library(), state.current.with_untracked(|c| c.as_ref().map(|p| p.id.clone()))) else {
+        state.photos.set(Vec::new());
+        state.damaged.set(Vec::new());
+        return;
+    };
+    match library.photos(&id).await {
+        // The person may have moved on while the photos were read.
+        Ok(_) if state.bench.with_untracked(|b| b.current() != Some(id.as_str())) => {}
+        Ok(photos) => {
+            let (good, damaged) = photos.into_iter().partition(|p| p.role == PhotoRole::Good);
+            state.photos.set(good);
+            state.damaged.set(damaged);
+        }
+        Err(message) => state.report(message),
+    }
+}
+
+/// Hands the current product's profile to the engine when the engine holds another one
+/// (or none) and the model is there to take it.
+pub fn load_current(state: AppState) {
+    if state.model.with_untracked(Option::is_none) {
+        return;
+    }
+    let Next::LoadCurrent(id) = state.bench.with_untracked(Workbench::next) else { return };
+    let (Some(product), Some(library)) = (state.current.get_untracked().filter(|p| p.id == id), state.library()) else { return };
+    state.bench.update(|b| b.load_started(&id));
+    leptos::task::spawn_local(async move {
+        let loaded = match library.profile(&id).await {
+            Ok(Some(bytes)) => {
+                let request = Request::Load { file: format!("{}.{PROFILE_EXTENSION}", product.name), bytes };
+                client::call(state, request, None).await.map(|_| ()).map_err(|f| f.message)
+            }
+            Ok(None) => Err(format!("{}: its trained profile is missing from this device. Train it again.", product.name)),
+            Err(message) => Err(message),
+        };
+        state.bench.update(|b| b.load_ended(&id, loaded.is_ok()));
+        if let Err(message) = loaded {
+            state.report(message);
+        }
+    });
+}
+
+/// The engine recalibrated the current product: saved like a training, so a reload keeps it.
+pub fn recalibrated(state: AppState, summary: ProfileSummary, bytes: Vec<u8>) {
+    let Some(mut product) = state.current.get_untracked() else { return };
+    product.summary = Some(summary);
+    state.bench.update(Workbench::current_trained);
+    save_and_show(state, product, bytes);
+}
+
+/// The engine trained product `id` (the current one, or one the person has left
+/// meanwhile): its profile is saved to that product, under its name as it is now.
+pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, bytes: Vec<u8>) {
+    let Some(library) = state.library() else { return };
+    let current = state.current.get_untracked().filter(|p| p.id == id);
+    let known = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == id).cloned());
+    let Some(mut product) = current.clone().or(known) else { return };
+    summary.name = product.name.clone();
+    product.summary = Some(summary);
+    product.trained_ms = Some(now_ms());
+    if current.is_some() {
+        state.current.set(Some(product.clone()));
+        state.inspections.set(Vec::new());
+        state.selected.set(None);
+    }
+    if let Err(message) = library.save(&product, Some(&bytes)).await {
+        state.report(message);
+    }
+    state.refresh_products().await;
+}
+
+/// Shows `product` as the current one and saves it with its profile.
+fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>) {
+    remember_current(Some(&product.id));
+    state.current.set(Some(product.clone()));
+    state.inspections.set(Vec::new());
+    state.selected.set(None);
+    let Some(library) = state.library() else { return };
+    leptos::task::spawn_local(async move {
+        if let Err(message) = library.save(&product, Some(&bytes)).await {
+            state.report(message);
+        }
+        state.refresh_products().await;
+        // An imported product has no photos here: the ones shown belonged to the last one.
+        reload_photos(state).await;
+    });
+}
+
+/// A profile file from another device: the engine checks it completely, and only then
+/// does it join the library, as the current product.
+pub async fn import(state: AppState, file: UploadedFile) {
+    let bytes = file.bytes.clone();
+    match client::call(state, Request::Load { file: file.name, bytes: file.bytes }, None).await {
+        Ok(Reply::Loaded { profile }) => {
+            let now = now_ms();
+            let product =
+                Product { id: store::new_id(), name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
+            state.bench.update(|b| b.imported(&product.id));
+            save_and_show(state, product, bytes);
+        }
+        Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
+        // The profile the engine held stays; if it was not the current product's, the
+        // current one goes back.
+        Err(failure) => {
+            state.report(failure.message);
+            load_current(state);
+        }
+    }
+}
+
+pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let blob = blob_of(bytes)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document.create_element("a").map_err(|e| format!("{e:?}"))?.unchecked_into();
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// A new, empty product saved to the library (it does not become current).
+pub async fn create_product(state: AppState, name: &str) -> Result<Product, String> {
+    let library = state.library().ok_or("Saved work is not available in this browser")?;
+    let name = match name.trim() {
+        "" => "Untitled product".to_string(),
+        n => n.to_string(),
+    };
+    let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None };
+    library.save(&product, None).await?;
+    state.refresh_products().await;
+    Ok(product)
+}
+
+/// Saves picked photos as good photos of the current product (made when there is none);
+/// returns that product, or None when no photo was left to save.
+pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFile>) -> Result<Option<Product>, String> {
+    let files = photos_only(state, files);
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let product = match state.current.get_untracked() {
+        Some(product) => product,
+        None => {
+            let product = create_product(state, name).await?;
+            select(state, product.clone()).await;
+            product
+        }
+    };
+    save_good_photos(state, &product, &files).await?;
+    Ok(Some(product))
+}
+
+/// Saves photos as good photos of `product`, shown at once when it is the current one.
+pub async fn save_good_photos(state: AppState, product: &Product, files: &[UploadedFile]) -> Result<(), String> {
+    let library = state.library().ok_or("Saved work is not available in this browser")?;
+    let saved = library.add_photos(&product.id, PhotoRole::Good, files).await?;
+    if state.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == product.id)) {
+        state.photos.update(|photos| photos.extend(saved));
+    }
+    Ok(())
+}
+
+/// Trains the current product on all its saved good photos.
+pub fn train(state: AppState, choice: TrainChoice) {
+    let Some(product) = state.current.get_untracked() else { return };
+    let files: Vec<UploadedFile> =
+        state.photos.get_untracked().into_iter().map(|p| UploadedFile { name: p.name, bytes: p.bytes }).collect();
+    train_product(state, product, files, choice);
+}
+
+/// Trains `product` on `files`. The call queues behind whatever the engine is doing (the
+/// demo's training, say); when it ends, the profile goes to `product`, whichever product
+/// the person is looking at by then.
+pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>, choice: TrainChoice) {
+    let id = product.id.clone();
+    state.bench.update(|b| b.training_started(&id));
+    let started = now_ms();
+    let progress = move |state: AppState, id: &str, done: usize, total: usize| {
+        let id = id.to_string();
+        state.train_progress.update(|all| {
+            all.insert(id, Progress { done, total, started_ms: started });
+        });
+    };
+    progress(state, &id, 0, files.len());
+    leptos::task::spawn_local(async move {
+        let news = {
+            let id = id.clone();
+            client::progress_into(state, move |done, total| progress(state, &id, done, total))
+        };
+        let answer = client::call(state, Request::Train { name: product.name.clone(), choice, files }, Some(news)).await;
+        state.train_progress.update(|all| {
+            all.remove(&id);
+        });
+        let next = state.bench.try_update(|b| b.training_ended(&id, matches!(answer, Ok(Reply::Trained { .. }))));
+        match answer {
+            Ok(Reply::Trained { profile, bytes }) => trained(state, &id, profile, bytes).await,
+            Ok(_) => state.report(format!("{}: the engine answered out of order. Train again.", product.name)),
+            Err(failure) => state.report(format!("{}: {}", product.name, failure.message)),
+        }
+        if let Some(Next::LoadCurrent(_)) = next {
+            load_current(state);
+        }
+    });
+}
+
+/// Asks the engine to inspect one photo; a reply of another kind is a failure.
+async fn inspect(state: AppState, file: UploadedFile) -> Result<InspectionReply, Failure> {
+    let name = file.name.clone();
+    match client::call(state, Request::Inspect { file }, None).await? {
+        Reply::Inspected { result } => Ok(result),
+        _ => Err(Failure::new(FailureKind::Protocol, format!("{name}: the engine answered out of order; inspect it again"))),
+    }
+}
+
+/// Sends photos to the engine; answers fill the grid as they come.
+pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
+    let mut items = Vec::with_capacity(files.len());
+    for (file, photo) in files {
+        let tag = state.tag();
+        items.push(InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None });
+        leptos::task::spawn_local(async move {
+            let answer = inspect(state, file).await;
+            if let Err(failure) = &answer {
+                state.report(failure.message.clone());
+            }
+            state.inspections.update(|items| {
+                if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
+                    match answer {
+                        Ok(reply) => item.reply = Some(reply),
+                        Err(failure) => item.error = Some(failure.message),
+                    }
+                }
+            });
+            if state.selected.get_untracked().is_none() {
+                state.selected.set(Some(tag));
+            }
+        });
+    }
+    state.selected.set(None);
+    state.inspections.set(items);
+}
+
+/// Sends a camera frame to the engine; the shown inspection stays until its answer,
+/// which then replaces it (so the verdict and heatmap never blink between frames).
+pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> u32 {
+    let tag = state.tag();
+    let mut item = InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None };
+    leptos::task::spawn_local(async move {
+        match inspect(state, file).await {
+            Ok(reply) => item.reply = Some(reply),
+            Err(failure) => {
+                state.report(failure.message.clone());
+                item.error = Some(failure.message);
+            }
+        }
+        state.selected.set(Some(tag));
+        state.inspections.set(vec![item]);
+    });
+    tag
+}

@@ -1,0 +1,7 @@
+//! The page's model of the engine and of the person's work, as plain Rust types with
+//! their own native tests: calls answered by id ([`calls`]) and which product is
+//! current, training or held by the engine ([`workbench`]). The Leptos page (`app`)
+//! only displays them.
+
+pub mod calls;
+pub mod workbench;

@@ -1,0 +1,400 @@
+//! The engine as a request/reply service: a [`Call`] in, [`Event`]s out, each carrying
+//! the call's id. It owns the inspector, the active profile, the CPU and GPU backends
+//! (with the one fallback rule), calibration and dataset evaluation. It compiles
+//! natively and to wasm32 and knows nothing of the browser: the Web Worker is a thin
+//! loop around it, and native tests drive it exactly as the page does.
+
+mod gpu;
+
+pub use gpu::{fallback_notice, Attempt, Gpu, GpuBackend};
+
+use crate::engine::clock::now_ms;
+use crate::engine::inspector::{Inspector, Trainer};
+use crate::engine::postprocess::Calibration;
+use crate::engine::profile::Profile;
+use crate::engine::EngineError;
+use crate::eval::calibration::CalibrationScores;
+use crate::eval::dataset::Sample;
+use crate::eval::report::{evaluate_sample, EvalItem, Timing};
+use crate::eval::session::{EvalError, EvalSession};
+use crate::eval::threshold::ThresholdMethod;
+use crate::protocol::{
+    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, InspectionReply, MaskFile, ProfileSummary,
+    Reply, Request, Status, TrainChoice, UploadedFile,
+};
+
+/// Why a call failed, typed; [`ServiceError::failure`] is what crosses to the page.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Evaluation(#[from] EvalError),
+    #[error("no product is loaded: choose or train one first")]
+    NoProfile,
+    #[error("no evaluation is under way (it was cancelled, or the engine was restarted); start it again")]
+    NoEvaluation,
+}
+
+impl ServiceError {
+    pub fn failure(&self) -> Failure {
+        let engine_kind = |e: &EngineError| match e {
+            EngineError::BackboneNotLoaded(_) => FailureKind::BackboneNotLoaded,
+            EngineError::OtherBackbone { .. } => FailureKind::OtherBackbone,
+            _ => FailureKind::Refused,
+        };
+        let kind = match self {
+            ServiceError::Engine(e) => engine_kind(e),
+            ServiceError::Evaluation(_) | ServiceError::NoEvaluation => FailureKind::Evaluation,
+            ServiceError::NoProfile => FailureKind::NoProfile,
+        };
+        Failure::new(kind, self.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+/// A dataset evaluation under way, with the clock readings its timing needs.
+struct Evaluation {
+    session: EvalSession,
+    trains: bool,
+    started_ms: f64,
+    /// Set when the first photo to judge arrives: everything before was preparation.
+    judging_since_ms: Option<f64>,
+    training_seconds: f64,
+    judged: usize,
+}
+
+/// Where a call's progress and notices go while it runs.
+pub type Emit<'a> = dyn FnMut(Event) + 'a;
+
+pub struct Service<G> {
+    /// The backbone; Err says why it could not be loaded (None: still loading).
+    inspector: Option<std::result::Result<Inspector, String>>,
+    profile: Option<Profile>,
+    evaluation: Option<Evaluation>,
+    gpu: Gpu<G>,
+    backend: Backend,
+    /// The engine's memory in bytes, as the host measures it (for the benchmark).
+    memory: fn() -> u64,
+}
+
+impl<G: GpuBackend> Service<G> {
+    pub fn new(memory: fn() -> u64) -> Self {
+        Service { inspector: None, profile: None, evaluation: None, gpu: Gpu::Unknown, backend: Backend::Cpu, memory }
+    }
+
+    /// The backbone loaded (or why not); the news for the page.
+    pub fn backbone_loaded(&mut self, loaded: std::result::Result<Inspector, String>) -> Status {
+        let status = match &loaded {
+            Ok(inspector) => Status::Ready { model: format!("{} ({} px)", inspector.manifest().name, inspector.input_size()) },
+            Err(why) => Status::Unavailable { message: format!("The anomaly model could not be loaded: {why}") },
+        };
+        self.inspector = Some(loaded);
+        status
+    }
+
+    /// The inspector, for starting a GPU backend from it.
+    pub fn inspector(&self) -> std::result::Result<&Inspector, EngineError> {
+        match &self.inspector {
+            Some(Ok(inspector)) => Ok(inspector),
+            Some(Err(why)) => Err(EngineError::BackboneNotLoaded(Some(why.clone()))),
+            None => Err(EngineError::BackboneNotLoaded(None)),
+        }
+    }
+
+    /// The GPU backend started (it becomes the active one) or why it cannot be.
+    pub fn gpu_started(&mut self, gpu: std::result::Result<G, String>) -> Status {
+        self.gpu = match gpu {
+            Ok(backend) => {
+                self.backend = Backend::WebGpu;
+                Gpu::Ready { backend, stale: true }
+            }
+            Err(why) => Gpu::Unavailable(why),
+        };
+        Status::Backend(self.gpu.status(self.backend, None))
+    }
+
+    /// Serves one call: progress and notices go to `emit` as they happen, then exactly
+    /// one `Done` or `Failed` event with the call's id.
+    pub async fn handle(&mut self, call: Call, emit: &mut Emit<'_>) {
+        let id = call.id;
+        let result = self.serve(id, call.request, emit).await;
+        emit(match result {
+            Ok(reply) => Event::Done { id, reply: Box::new(reply) },
+            Err(e) => Event::Failed { id, error: e.failure() },
+        });
+    }
+
+    async fn serve(&mut self, id: u64, request: Request, emit: &mut Emit<'_>) -> Result<Reply> {
+        match request {
+            Request::Train { name, choice, files } => self.train(id, &name, choice, &files, emit),
+            Request::Load { file, bytes } => self.load(&file, &bytes),
+            Request::Inspect { file } => self.inspect(file, emit).await,
+            Request::Calibrate { good, damaged } => self.calibrate(id, &good, damaged, emit),
+            Request::SetCalibration { calibration } => self.set_calibration(calibration),
+            Request::Eval(step) => {
+                let reply = self.evaluate(step);
+                if reply.is_err() {
+                    // The page stops at a failed step: free the maps the evaluation holds.
+                    self.evaluation = None;
+                }
+                reply.map(Reply::Eval)
+            }
+            Request::SetBackend { backend } => Ok(self.set_backend(backend)),
+            Request::Stats => Ok(Reply::Stats { wasm_memory_bytes: (self.memory)() }),
+            Request::LoseGpuDevice => {
+                if let Gpu::Ready { backend, .. } = &self.gpu {
+                    backend.destroy_device();
+                }
+                Ok(Reply::Ack)
+            }
+        }
+    }
+
+    /// Makes `profile` the active one; the GPU uploads it before its next inspection.
+    fn activate(&mut self, profile: Profile) -> &Profile {
+        self.gpu.profile_changed();
+        self.profile.insert(profile)
+    }
+
+    fn active(&self) -> Result<&Profile> {
+        self.profile.as_ref().ok_or(ServiceError::NoProfile)
+    }
+
+    fn train(&mut self, id: u64, name: &str, choice: TrainChoice, files: &[UploadedFile], emit: &mut Emit<'_>) -> Result<Reply> {
+        let mut trainer = Trainer::new(self.inspector()?, &choice.settings())?;
+        let total = files.len();
+        for (done, file) in files.iter().enumerate() {
+            if let Err(e) = trainer.add(&file.name, &file.bytes) {
+                emit(Event::Skipped { id, message: e.to_string() });
+            }
+            emit(Event::Progress { id, done: done + 1, total });
+        }
+        let profile = trainer.finish(name)?;
+        let bytes = profile.to_bytes()?;
+        Ok(Reply::Trained { profile: ProfileSummary::of(self.activate(profile)), bytes })
+    }
+
+    /// Validates a profile file completely before it replaces the active one.
+    fn load(&mut self, file: &str, bytes: &[u8]) -> Result<Reply> {
+        let inspector = self.inspector()?;
+        let profile = Profile::from_bytes(file, bytes, Some(&inspector.manifest().onnx_sha256))?;
+        if profile.backbone.input_size != inspector.input_size() {
+            return Err(EngineError::profile(
+                file,
+                format!("it works on {} px photos; this app runs at {} px", profile.backbone.input_size, inspector.input_size()),
+                "Train the product again in this app",
+            )
+            .into());
+        }
+        Ok(Reply::Loaded { profile: ProfileSummary::of(self.activate(profile)) })
+    }
+
+    /// Inspects on the active backend. A GPU failure (a lost device, a failed dispatch)
+    /// switches to the CPU for good, says so once, and inspects the same photo there.
+    async fn inspect(&mut self, file: UploadedFile, emit: &mut Emit<'_>) -> Result<Reply> {
+        let started = now_ms();
+        self.inspector()?;
+        let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
+        let attempt = match self.backend {
+            Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes).await,
+            Backend::Cpu => Attempt::NotTried,
+        };
+        let judged = match attempt {
+            Attempt::Judged(inspection, stages) => Some((inspection, stages, Backend::WebGpu)),
+            Attempt::Refused(e) => return Err(e.into()),
+            Attempt::DeviceFailed(why) => {
+                self.gpu = Gpu::Unavailable(why.clone());
+                self.backend = Backend::Cpu;
+                emit(Event::Status(Status::Backend(self.gpu.status(Backend::Cpu, Some(fallback_notice(&why))))));
+                None
+            }
+            Attempt::NotTried => None,
+        };
+        let profile = self.active()?;
+        let (result, stages, backend) = match judged {
+            Some(judged) => judged,
+            None => {
+                let (result, stages) = self.inspector()?.inspect_timed(profile, &file.name, &file.bytes)?;
+                (result, stages, Backend::Cpu)
+            }
+        };
+        Ok(Reply::Inspected {
+            result: InspectionReply {
+                file: file.name,
+                score: result.score,
+                normalised_score: result.normalised_score,
+                damaged: result.damaged,
+                threshold: profile.calibration.threshold,
+                latency_ms: now_ms() - started,
+                stages,
+                backend,
+                map_size: result.map.size as u32,
+                heatmap: result.heatmap,
+                outline: result.outline,
+            },
+        })
+    }
+
+    /// Switches backends on request; WebGPU only where it works.
+    fn set_backend(&mut self, backend: Backend) -> Reply {
+        let notice = match (&self.gpu, backend) {
+            (Gpu::Ready { .. }, _) | (_, Backend::Cpu) => {
+                self.backend = backend;
+                None
+            }
+            (Gpu::Unknown, Backend::WebGpu) => Some("WebGPU is still being tried; the CPU inspects until then".to_string()),
+            (Gpu::Unavailable(why), Backend::WebGpu) => Some(format!("WebGPU cannot be used here: {why}. Inspecting on the CPU")),
+        };
+        Reply::Backend(self.gpu.status(self.backend, notice))
+    }
+
+    /// Scores the calibration photos once. Good photos: the ones training held out (every
+    /// 5th usable one), under a model refitted without them exactly as training did, since
+    /// a photo the model was fitted on scores lower than a new one would. Damaged photos
+    /// are scored by that same model, so both sides of the threshold are measured alike.
+    fn calibrate(&mut self, id: u64, good: &[UploadedFile], damaged: Vec<DamagedPhoto>, emit: &mut Emit<'_>) -> Result<Reply> {
+        let inspector = self.inspector()?;
+        let profile = self.active()?;
+        let total = good.len() + damaged.len();
+        let mut problems = Vec::new();
+        let mut trainer = Trainer::like(inspector, profile)?;
+        for (done, file) in good.iter().enumerate() {
+            if let Err(e) = trainer.add(&file.name, &file.bytes) {
+                problems.push(e.to_string());
+            }
+            emit(Event::Progress { id, done: done + 1, total });
+        }
+        let (detectors, held_out) = trainer.held_out()?;
+        let mut items: Vec<EvalItem> = held_out.into_iter().enumerate().map(|(i, map)| EvalItem::held_out_good(i, map)).collect();
+        let scoring = Profile { detectors, ..profile.clone() };
+        for (done, photo) in damaged.into_iter().enumerate() {
+            let sample = Sample {
+                path: photo.photo.name.clone(),
+                anomalous: true,
+                defect: "damaged".into(),
+                mask: photo.mask.as_ref().map(|m| m.name.clone()),
+                category: photo.category,
+                background: None,
+            };
+            let mask = photo.mask.map(|m| Ok(m.bytes));
+            match evaluate_sample(inspector, &scoring, &sample, &photo.photo.bytes, mask, &mut problems) {
+                Ok(item) => items.push(item),
+                Err(e) => problems.push(format!("{e}; it is left out of the calibration")),
+            }
+            emit(Event::Progress { id, done: good.len() + done + 1, total });
+        }
+        let scores = CalibrationScores::from_items(&items, inspector.input_size() as usize);
+        Ok(Reply::CalibrationScored { scores, problems })
+    }
+
+    fn set_calibration(&mut self, calibration: Calibration) -> Result<Reply> {
+        let profile = self.profile.as_mut().ok_or(ServiceError::NoProfile)?;
+        if ![calibration.threshold, calibration.min, calibration.max].iter().all(|v| v.is_finite()) || calibration.min > calibration.max {
+            return Err(EvalError::Threshold("the chosen threshold is not a usable number; choose it again".into()).into());
+        }
+        profile.calibration = calibration;
+        let bytes = profile.to_bytes()?;
+        Ok(Reply::Calibrated { profile: ProfileSummary::of(profile), bytes })
+    }
+
+    /// Starts an evaluation, forgetting an earlier one.
+    fn begin_evaluation(&mut self, model: EvalModel, threshold: Option<ThresholdMethod>) -> Result<EvalReply> {
+        self.evaluation = None;
+        let inspector = self.inspector()?;
+        let (session, trains) = match model {
+            EvalModel::Active => (EvalSession::with_profile(inspector, self.active()?.clone(), threshold), false),
+            EvalModel::Train { name, method } => {
+                let settings = TrainChoice { method, even_brightness: false }.settings();
+                (EvalSession::training(inspector, &name, &settings, threshold)?, true)
+            }
+        };
+        self.evaluation =
+            Some(Evaluation { session, trains, started_ms: now_ms(), judging_since_ms: None, training_seconds: 0.0, judged: 0 });
+        Ok(EvalReply::Began)
+    }
+
+    fn evaluation(&mut self) -> Result<&mut Evaluation> {
+        self.evaluation.as_mut().ok_or(ServiceError::NoEvaluation)
+    }
+
+    /// One step of an evaluation; see [`EvalRequest`] for the order.
+    fn evaluate(&mut self, request: EvalRequest) -> Result<EvalReply> {
+        Ok(match request {
+            EvalRequest::Begin { model, threshold } => return self.begin_evaluation(model, threshold),
+            EvalRequest::TrainImage { file } => {
+                done(self.evaluation()?.session.add_training_image(&file.name, &file.bytes).map(|()| Vec::new()))
+            }
+            EvalRequest::Fit => EvalReply::Fitted { profile: ProfileSummary::of(self.evaluation()?.session.fit()?) },
+            EvalRequest::Sample { sample, image, mask, calibration } => {
+                let run = self.evaluation()?;
+                if !calibration && run.judging_since_ms.is_none() {
+                    let now = now_ms();
+                    run.training_seconds = (now - run.started_ms) / 1000.0;
+                    run.judging_since_ms = Some(now);
+                }
+                let mask = match mask {
+                    MaskFile::None => None,
+                    MaskFile::File(file) => Some(Ok(file.bytes)),
+                    MaskFile::Unreadable(why) => Some(Err(why)),
+                };
+                let result = run.session.add_sample(&sample, &image.bytes, mask, calibration);
+                if result.is_ok() && !calibration {
+                    run.judged += 1;
+                }
+                done(result)
+            }
+            EvalRequest::ChooseThreshold => {
+                let (value, explanation) = self.evaluation()?.session.choose_threshold()?;
+                EvalReply::ThresholdChosen { value, explanation }
+            }
+            EvalRequest::Finish { gallery } => {
+                let run = self.evaluation()?;
+                // Timing as `damagelens eval` reports it: only when the profile was trained here.
+                let timing = match (run.trains, run.judging_since_ms, run.session.evaluated_profile()) {
+                    (true, Some(since), Some(profile)) => Some(Timing {
+                        training_images: profile.training_images,
+                        training_seconds: run.training_seconds,
+                        inspect_ms_per_image: (now_ms() - since) / run.judged.max(1) as f64,
+                    }),
+                    _ => None,
+                };
+                let outcome = run.session.outcome(timing, gallery)?;
+                // The maps of a large dataset weigh hundreds of MB: free them now.
+                self.evaluation = None;
+                EvalReply::Finished(Box::new(outcome))
+            }
+            EvalRequest::Cancel => {
+                self.evaluation = None;
+                EvalReply::Cancelled
+            }
+        })
+    }
+
+    /// The active profile (tests compare it across calls).
+    pub fn active_profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+}
+
+/// A photo's answer: what went wrong with its mask, or why it was left out.
+fn done(result: std::result::Result<Vec<String>, EvalError>) -> EvalReply {
+    EvalReply::Done { problems: result.unwrap_or_else(|e| vec![format!("{e}; left out")]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_keep_their_kind() {
+        assert_eq!(ServiceError::from(EngineError::BackboneNotLoaded(None)).failure().kind, FailureKind::BackboneNotLoaded);
+        let other = EngineError::OtherBackbone { file: "mug.dlprofile".into(), found: "lite2 abcd".into() };
+        let failure = ServiceError::from(other).failure();
+        assert_eq!(failure.kind, FailureKind::OtherBackbone);
+        assert!(failure.message.contains("mug.dlprofile") && failure.message.contains("Train the product again"), "{}", failure.message);
+        assert_eq!(ServiceError::NoProfile.failure().kind, FailureKind::NoProfile);
+        assert_eq!(ServiceError::from(EvalError::NothingJudged).failure().kind, FailureKind::Evaluation);
+    }
+}
