@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::backbone::{Backbone, FeatureMap};
+use super::calibration_stats::normal_statistics;
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::image_ops::Preprocess;
@@ -13,7 +14,6 @@ use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
 use super::EngineError;
-use crate::eval::threshold::normal_statistics;
 
 /// Fewer good photos give unreliable per-position Gaussians.
 pub const MIN_TRAINING_IMAGES: usize = 10;
