@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::dataset::Category;
+/// Which photo a mask dropped next to the calibration photos belongs to: the one naming
+/// rule of [`super::masks`], shared with the dataset layouts and the CLI.
+pub use super::masks::mask_target;
 use super::metrics::{pr_curve, roc_curve, Curve};
 use super::report::{calibration_set, EvalItem};
 use super::threshold::{choose, Chosen, ThresholdMethod};
@@ -242,18 +245,6 @@ pub fn check_mask(mask: &str, mask_bytes: &[u8], photo: &str, photo_bytes: &[u8]
     read_mask(mask, mask_bytes).map(|_| ())
 }
 
-/// The photo a mask file belongs to, by name: `cell7.png` or `cell7_mask.png` (any
-/// image extension) for the photo `cell7.jpg`.
-pub fn mask_target<'a>(mask: &str, photos: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let stem = |name: &str| name.rsplit_once('.').map_or(name, |(s, _)| s).to_string();
-    let mask_stem = stem(mask);
-    let bare = mask_stem.strip_suffix("_mask").unwrap_or(&mask_stem).to_string();
-    photos.into_iter().find(|p| {
-        let s = stem(p);
-        s == bare || s == mask_stem
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +343,7 @@ mod tests {
         let photos = ["cell7.jpg", "cell17.png"];
         assert_eq!(mask_target("cell7.png", photos), Some("cell7.jpg"));
         assert_eq!(mask_target("cell7_mask.png", photos), Some("cell7.jpg"));
+        assert_eq!(mask_target("Cell7_Mask.PNG", photos), Some("cell7.jpg"));
         assert_eq!(mask_target("cell1.png", photos), None);
     }
 }

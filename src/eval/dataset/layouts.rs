@@ -23,7 +23,8 @@
 //!   drifting during a session, say), and it is deterministic.
 //!
 //! Mask names follow either convention in either layout (`<name>_mask.*` or `<name>.*`,
-//! any image extension), because converted datasets mix them. Good images never get a
+//! any image extension, any case: the one rule of `eval::masks`), because converted
+//! datasets mix them. Good images never get a
 //! mask: they are normal everywhere by definition, and MVTec 3D-AD's all-black masks
 //! for them carry no information.
 //!
@@ -38,7 +39,8 @@ use super::categories::default_category;
 use super::categories_csv::apply_csv;
 use super::files::{fold, normalize};
 use super::natural_sort::natural_cmp;
-use super::{Dataset, DatasetError, Layout, Sample, IMAGE_EXTENSIONS};
+use super::{Dataset, DatasetError, Layout, Sample};
+use crate::eval::masks::{is_image_name as is_image, mask_file_names, photo_stem_of_mask, stem, MaskNaming};
 
 /// Folder names meaning "normal items" in every layout.
 const NORMAL_FOLDERS: [&str; 3] = ["good", "ok", "normal"];
@@ -194,31 +196,6 @@ fn is_normal_folder(name: &str) -> bool {
     NORMAL_FOLDERS.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
-fn split_extension(name: &str) -> (&str, Option<&str>) {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
-        _ => (name, None),
-    }
-}
-
-fn is_image(name: &str) -> bool {
-    split_extension(name).1.is_some_and(|ext| IMAGE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
-}
-
-fn stem(name: &str) -> &str {
-    split_extension(name).0
-}
-
-/// A mask's name without the `_mask` suffix: the name of the image it belongs to.
-fn image_stem_of_mask(name: &str) -> &str {
-    let s = stem(name);
-    let cut = s.len().saturating_sub("_mask".len());
-    match (s.get(cut..), s.get(..cut)) {
-        (Some(suffix), Some(rest)) if suffix.eq_ignore_ascii_case("_mask") && !rest.is_empty() => rest,
-        _ => s,
-    }
-}
-
 fn not_an_image(full: &str) -> String {
     format!("{full}: not an image (expected .png, .jpg, .jpeg, .bmp, .tif or .tiff); skipped")
 }
@@ -354,7 +331,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
                     let mask = MaskFile {
                         full: e.full.clone(),
                         image_folder: format!("{root}{}/{}/", e.rel[0], e.rel[1]),
-                        image_stem: stem(name).to_string(),
+                        image_stem: photo_stem_of_mask(name).to_string(),
                     };
                     masks.insert(lower.join("/"), mask);
                 } else {
@@ -387,7 +364,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
                 let mask = MaskFile {
                     full: e.full.clone(),
                     image_folder: format!("{root}test/{}/", e.rel[1]),
-                    image_stem: image_stem_of_mask(name).to_string(),
+                    image_stem: photo_stem_of_mask(name).to_string(),
                 };
                 masks.insert(lower.join("/"), mask);
             }
@@ -450,17 +427,13 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
 
 /// Lowercase keys to try, best first, and the name to suggest when none exists.
 fn split_layout_mask_candidates(img: &Found, root: &str, layout: Layout) -> (Vec<String>, String) {
-    let (split, class, stem) = (fold(&img.split_name), fold(&img.class), fold(&img.stem));
-    let nested: Vec<String> = IMAGE_EXTENSIONS.iter().map(|ext| format!("{split}/{class}/gt/{stem}.{ext}")).collect();
+    let (split, class) = (fold(&img.split_name), fold(&img.class));
+    let nested: Vec<String> =
+        mask_file_names(&img.stem, MaskNaming::SameName).into_iter().map(|name| format!("{split}/{class}/gt/{name}")).collect();
     // The flat ground_truth/ folder belongs to the test split.
     let flat: Vec<String> = if img.split == Split::Test {
-        let suffixed = IMAGE_EXTENSIONS.iter().map(|ext| format!("ground_truth/{class}/{stem}_mask.{ext}"));
-        let same = IMAGE_EXTENSIONS.iter().map(|ext| format!("ground_truth/{class}/{stem}.{ext}"));
-        if layout == Layout::Btad {
-            same.chain(suffixed).collect()
-        } else {
-            suffixed.chain(same).collect()
-        }
+        let prefer = if layout == Layout::Btad { MaskNaming::SameName } else { MaskNaming::Suffixed };
+        mask_file_names(&img.stem, prefer).into_iter().map(|name| format!("ground_truth/{class}/{name}")).collect()
     } else {
         Vec::new()
     };
@@ -511,7 +484,7 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
             }
             let image_folder =
                 if e.rel.len() >= 3 { format!("{root}{}/", e.rel[1..e.rel.len() - 1].join("/")) } else { "the damage folders".into() };
-            let mask = MaskFile { full: e.full.clone(), image_folder, image_stem: image_stem_of_mask(name).to_string() };
+            let mask = MaskFile { full: e.full.clone(), image_folder, image_stem: photo_stem_of_mask(name).to_string() };
             masks.insert(e.rel.iter().map(|s| fold(s)).collect::<Vec<_>>().join("/"), mask);
         } else if is_image(name) {
             damaged.push(Found {
@@ -543,12 +516,11 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
     let claims: Vec<Option<(String, bool)>> = damaged
         .iter()
         .map(|img| {
-            let (class, stem) = (fold(&img.class), fold(&img.stem));
+            let class = fold(&img.class);
+            let names = mask_file_names(&img.stem, MaskNaming::SameName);
             mask_folders.values().find_map(|(md, _)| {
-                let own = IMAGE_EXTENSIONS
-                    .iter()
-                    .flat_map(|ext| [format!("{md}/{class}/{stem}.{ext}"), format!("{md}/{class}/{stem}_mask.{ext}")]);
-                let shared = IMAGE_EXTENSIONS.iter().flat_map(|ext| [format!("{md}/{stem}.{ext}"), format!("{md}/{stem}_mask.{ext}")]);
+                let own = names.iter().map(|name| format!("{md}/{class}/{name}"));
+                let shared = names.iter().map(|name| format!("{md}/{name}"));
                 own.map(|k| (k, false)).chain(shared.map(|k| (k, true))).find(|(k, _)| masks.contains_key(k))
             })
         })
@@ -751,6 +723,24 @@ mod tests {
         assert_eq!(ko.category, Some(Category::Surface));
         assert_eq!(sample(&ds, "test/ko/0001.png").mask.as_deref(), Some("ground_truth/ko/0001.bmp"));
         assert_eq!(ds.problems, vec!["test/ko/0002.png: no mask ground_truth/ko/0002.png; evaluated at image level only".to_string()]);
+    }
+
+    /// The naming rule of `eval::masks` holds in every layout: either convention, any
+    /// image extension, any case.
+    #[test]
+    fn mask_names_follow_the_one_rule_in_every_layout() {
+        let nested =
+            parse(&paths(&["train/good/rgb/000.png", "test/good/rgb/000.png", "test/cut/rgb/000.png", "test/cut/gt/000_MASK.png"]), None)
+                .unwrap();
+        assert_eq!(sample(&nested, "test/cut/rgb/000.png").mask.as_deref(), Some("test/cut/gt/000_MASK.png"));
+        let mvtec =
+            parse(&paths(&["train/good/0.png", "test/good/0.png", "test/cut/Img1.JPG", "ground_truth/cut/img1_Mask.Jpeg"]), None).unwrap();
+        assert_eq!(sample(&mvtec, "test/cut/Img1.JPG").mask.as_deref(), Some("ground_truth/cut/img1_Mask.Jpeg"));
+        let plain = parse(&paths(&["good/0.png", "good/1.png", "dent/A.jpg", "masks/a_MASK.PNG"]), None).unwrap();
+        assert_eq!(sample(&plain, "dent/A.jpg").mask.as_deref(), Some("masks/a_MASK.PNG"));
+        for ds in [&nested, &mvtec, &plain] {
+            assert!(ds.problems.is_empty(), "{:#?}", ds.problems);
+        }
     }
 
     #[test]

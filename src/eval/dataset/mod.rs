@@ -37,8 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use categories::{default_category, Category, UnknownCategory};
 
-/// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+pub use super::masks::IMAGE_EXTENSIONS;
 
 const LAYOUTS_HELP: &str = "  - MVTec AD: train/good/ (photos of good items), test/<defect>/ and test/good/, \
 optional ground_truth/<defect>/<name>_mask.png\n  \
