@@ -268,7 +268,7 @@ mod tests {
         let iou = scores.choose(&ThresholdMethod::MaxIou).unwrap();
         assert_eq!(iou.value, 0.8);
         assert_eq!(iou.expected_false_positive_rate, Some(0.0));
-        assert!(scores.iou.as_ref().is_some_and(|c| c.y.iter().any(|&y| y == 1.0)));
+        assert!(scores.iou.as_ref().is_some_and(|c| c.y.contains(&1.0)));
         // Score-only methods are recomputed from the image scores alone.
         let youden = scores.choose(&ThresholdMethod::Youden).unwrap();
         assert_eq!(youden.value, 0.8);
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn strokes_paint_round_brushes_along_their_path() {
         let line = Stroke { radius: 1.0, points: vec![(0.5, 2.5), (4.5, 2.5)] };
-        let mask = paint(None, &[line.clone()], 5, 5);
+        let mask = paint(None, std::slice::from_ref(&line), 5, 5);
         let rows: Vec<String> = mask.chunks(5).map(|r| r.iter().map(|&d| if d { '#' } else { '.' }).collect()).collect();
         assert_eq!(rows, vec![".....", "#####", "#####", "#####", "....."]);
         let dot = Stroke { radius: 0.5, points: vec![(0.5, 0.5)] };
