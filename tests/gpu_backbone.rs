@@ -70,9 +70,9 @@ fn the_backbone_plan_fuses_activations_and_reuses_buffers() {
     let plan = plan(&manifest, &onnx, 224, &["feat_s4", "feat_s8", "feat_s16"]).unwrap();
     let convs = plan.steps.iter().filter(|s| matches!(s, Step::Conv { .. })).count();
     let adds = plan.steps.len() - convs;
-    // Lite0 up to block 10 (feat_s16): the stem, 11 blocks of 2 or 3 convolutions, and a
+    // Lite0 up to block 10 (feat_s16): the stem, 11 blocks (the first of 2 convolutions, ten of 3), and a
     // residual add in every block that keeps its width and stride.
-    assert_eq!((convs, adds), (1 + 1 * 2 + 10 * 3, 6), "{:?}", plan.steps.len());
+    assert_eq!((convs, adds), (1 + 2 + 10 * 3, 6), "{:?}", plan.steps.len());
     let relu6 = plan.steps.iter().filter(|s| matches!(s, Step::Conv { spec, .. } if spec.activation == Activation::Relu6)).count();
     assert_eq!(relu6, 1 + 2 * 11 - 1, "every convolution but the projections ends in ReLU6");
     let g = gpu();
@@ -150,7 +150,7 @@ fn another_backbone_of_the_same_ops_runs_without_new_code() {
 fn an_op_the_gpu_lacks_is_named_so_the_cpu_path_takes_over() {
     let (manifest, _) = common::backbone();
     let onnx = other_backbone(Some(("Sigmoid", "feat_s8")));
-    let err = plan(&manifest, &onnx, 32, &["feat_s8", "feat_s16", "odd"]).err().expect("refused");
+    let err = plan(&manifest, &onnx, 32, &["feat_s8", "feat_s16", "odd"]).expect_err("refused");
     assert!(matches!(&err, GpuError::Unsupported { node, .. } if node == "odd_one"), "{err}");
     assert!(err.to_string().contains("CPU backend"), "{err}");
     // The same model without the odd node plans fine: the refusal is about that node.
@@ -213,10 +213,10 @@ fn a_profile_not_on_the_gpu_is_refused_not_scored_with_stale_models() {
     let profile = trainer.finish("solar cell").unwrap();
     pollster::block_on(gpu.load_profile(&profile)).unwrap();
     // A bad photo is the photo's fault, on either backend: no fallback would help.
-    let err = pollster::block_on(gpu.inspect(&profile, "notes.jpg", b"not a photo")).err().expect("refused");
+    let err = pollster::block_on(gpu.inspect(&profile, "notes.jpg", b"not a photo")).expect_err("refused");
     assert!(matches!(err, InspectError::Input(_)) && err.to_string().contains("notes.jpg"), "{err}");
     // Another profile whose models were never uploaded.
     let other = damagelens::engine::profile::Profile { name: "another product".into(), ..profile };
-    let err = pollster::block_on(gpu.inspect(&other, &good[11], &common::read(&good[11]))).err().expect("refused");
+    let err = pollster::block_on(gpu.inspect(&other, &good[11], &common::read(&good[11]))).expect_err("refused");
     assert!(matches!(err, InspectError::Gpu(_)) && err.to_string().contains("another product"), "{err}");
 }

@@ -58,7 +58,7 @@ enum Command {
         /// Photos (files or folders) of damaged items.
         #[arg(long, num_args = 1..)]
         damaged: Vec<PathBuf>,
-        /// Folder of masks named like the damaged photos (`<name>.png` or `<name>_mask.png`).
+        /// Folder of masks named like the damaged photos (`<name>_mask.png` or `<name>.png`, any image extension or case).
         #[arg(long)]
         masks: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "max-iou")]
@@ -325,11 +325,23 @@ fn calibrate(
     let Some(estimator) = eval::method(method) else {
         return Err("choose a threshold method to calibrate with (e.g. --method max-iou)".into());
     };
+    // Listed once; each damaged photo takes the mask named after it (crate::eval::masks).
+    let mut mask_names: Vec<String> = match masks {
+        Some(dir) => std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        None => Vec::new(),
+    };
+    // Sorted, so that of two equally good names the same one wins on every machine.
+    mask_names.sort();
     let sample = |path: &PathBuf, anomalous: bool| {
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
         let mask = masks
             .filter(|_| anomalous)
-            .and_then(|dir| [format!("{stem}.png"), format!("{stem}_mask.png")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file()));
+            .and_then(|dir| crate::eval::masks::find_mask(&name, mask_names.iter().map(String::as_str)).map(|m| dir.join(m)));
         crate::eval::dataset::Sample {
             path: path.display().to_string(),
             anomalous,

@@ -82,7 +82,7 @@ impl Embedder {
         if config.layers.is_empty() || in_dims == 0 {
             return bad("no feature layers".into());
         }
-        if config.neighbourhood == 0 || config.neighbourhood % 2 == 0 || config.neighbourhood > 7 {
+        if config.neighbourhood == 0 || config.neighbourhood.is_multiple_of(2) || config.neighbourhood > 7 {
             return bad(format!("neighbourhood {} must be 1, 3, 5 or 7", config.neighbourhood));
         }
         match config.dims {

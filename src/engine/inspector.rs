@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::backbone::{Backbone, FeatureMap};
+use super::calibration_stats::normal_statistics;
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::image_ops::Preprocess;
@@ -13,7 +14,6 @@ use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
 use super::EngineError;
-use crate::eval::threshold::normal_statistics;
 
 /// Fewer good photos give unreliable per-position Gaussians.
 pub const MIN_TRAINING_IMAGES: usize = 10;
@@ -122,7 +122,7 @@ impl Inspector {
     /// The same backbone fed `size` x `size` photos: finer detail for small defects, at
     /// a cost that grows with the square of the size.
     pub fn with_input_size(manifest: BackboneManifest, onnx: &[u8], size: u32) -> Result<Self, EngineError> {
-        if size % 32 != 0 || !(64..=1024).contains(&size) {
+        if !size.is_multiple_of(32) || !(64..=1024).contains(&size) {
             return Err(EngineError::model(&manifest.file, format!("input size {size} must be a multiple of 32 from 64 to 1024")));
         }
         // Profiles name the backbone by this hash; a different file under the same name
@@ -372,7 +372,7 @@ impl Trainer {
             grids.push(grid);
         }
         self.seen += 1;
-        let held_out = self.seen % HOLDOUT_EVERY == 0;
+        let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
         for (m, grid) in self.members.iter_mut().zip(grids) {
             m.grid = Some((grid.height, grid.width));
             if held_out {

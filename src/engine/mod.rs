@@ -1,6 +1,7 @@
 //! The pure engine: compiles natively and to wasm32, knows nothing of the browser.
 
 pub mod backbone;
+pub mod calibration_stats;
 pub mod clock;
 pub mod embed;
 pub mod error;

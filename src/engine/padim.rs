@@ -83,9 +83,10 @@ impl PadimAccumulator {
         let t = d * (d + 1) / 2;
         let mut delta = vec![0f64; d];
         for p in 0..self.height * self.width {
-            for k in 0..d {
-                delta[k] = other.mean[p * d + k] - self.mean[p * d + k];
-                self.mean[p * d + k] += delta[k] * nb / n;
+            let (mine, theirs) = (&mut self.mean[p * d..(p + 1) * d], &other.mean[p * d..(p + 1) * d]);
+            for ((dk, m), o) in delta.iter_mut().zip(mine).zip(theirs) {
+                *dk = o - *m;
+                *m += *dk * nb / n;
             }
             let f = na * nb / n;
             for i in 0..d {

@@ -30,7 +30,7 @@ impl PatchCoreModel {
 
     /// Picks a coreset of `patches` (n x dims) of about `ratio` of them (at least one).
     pub fn fit(patches: &[f32], dims: usize, ratio: f32, seed: u64) -> Result<Self, EngineError> {
-        if dims == 0 || patches.is_empty() || patches.len() % dims != 0 {
+        if dims == 0 || patches.is_empty() || !patches.len().is_multiple_of(dims) {
             return Err(EngineError::Training("PatchCore got no training patches".into()));
         }
         if !(ratio > 0.0 && ratio <= 1.0) {

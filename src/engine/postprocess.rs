@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn map_peak_sits_where_the_patch_score_is() {
         let mut scores = vec![0.0f32; 16];
-        scores[1 * 4 + 2] = 10.0; // row 1, column 2
+        scores[4 + 2] = 10.0; // row 1, column 2 of 4
         let map = AnomalyMap::from_patch_scores(&scores, 4, 4, 32, 1.0);
         let argmax = map.values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         let (y, x) = (argmax / 32, argmax % 32);

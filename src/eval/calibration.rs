@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::dataset::Category;
+/// Which photo a mask dropped next to the calibration photos belongs to: the one naming
+/// rule of [`super::masks`], shared with the dataset layouts and the CLI.
+pub use super::masks::mask_target;
 use super::metrics::{pr_curve, roc_curve, Curve};
 use super::report::{calibration_set, EvalItem};
 use super::threshold::{choose, Chosen, ThresholdMethod};
@@ -242,18 +245,6 @@ pub fn check_mask(mask: &str, mask_bytes: &[u8], photo: &str, photo_bytes: &[u8]
     read_mask(mask, mask_bytes).map(|_| ())
 }
 
-/// The photo a mask file belongs to, by name: `cell7.png` or `cell7_mask.png` (any
-/// image extension) for the photo `cell7.jpg`.
-pub fn mask_target<'a>(mask: &str, photos: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let stem = |name: &str| name.rsplit_once('.').map_or(name, |(s, _)| s).to_string();
-    let mask_stem = stem(mask);
-    let bare = mask_stem.strip_suffix("_mask").unwrap_or(&mask_stem).to_string();
-    photos.into_iter().find(|p| {
-        let s = stem(p);
-        s == bare || s == mask_stem
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +268,7 @@ mod tests {
         let iou = scores.choose(&ThresholdMethod::MaxIou).unwrap();
         assert_eq!(iou.value, 0.8);
         assert_eq!(iou.expected_false_positive_rate, Some(0.0));
-        assert!(scores.iou.as_ref().is_some_and(|c| c.y.iter().any(|&y| y == 1.0)));
+        assert!(scores.iou.as_ref().is_some_and(|c| c.y.contains(&1.0)));
         // Score-only methods are recomputed from the image scores alone.
         let youden = scores.choose(&ThresholdMethod::Youden).unwrap();
         assert_eq!(youden.value, 0.8);
@@ -318,7 +309,7 @@ mod tests {
     #[test]
     fn strokes_paint_round_brushes_along_their_path() {
         let line = Stroke { radius: 1.0, points: vec![(0.5, 2.5), (4.5, 2.5)] };
-        let mask = paint(None, &[line.clone()], 5, 5);
+        let mask = paint(None, std::slice::from_ref(&line), 5, 5);
         let rows: Vec<String> = mask.chunks(5).map(|r| r.iter().map(|&d| if d { '#' } else { '.' }).collect()).collect();
         assert_eq!(rows, vec![".....", "#####", "#####", "#####", "....."]);
         let dot = Stroke { radius: 0.5, points: vec![(0.5, 0.5)] };
@@ -352,6 +343,7 @@ mod tests {
         let photos = ["cell7.jpg", "cell17.png"];
         assert_eq!(mask_target("cell7.png", photos), Some("cell7.jpg"));
         assert_eq!(mask_target("cell7_mask.png", photos), Some("cell7.jpg"));
+        assert_eq!(mask_target("Cell7_Mask.PNG", photos), Some("cell7.jpg"));
         assert_eq!(mask_target("cell1.png", photos), None);
     }
 }

@@ -322,12 +322,12 @@ pub fn plan_typed(model: &TypedModel, outputs: &[&str]) -> Result<Plan, GpuError
                     values.insert(outlet, Value::Act { id: act, foldable });
                     continue;
                 }
-                (Value::Act { id, foldable: Some(step) }, Value::Const(c)) | (Value::Const(c), Value::Act { id, foldable: Some(step) }) => {
-                    if fold(&mut steps[*step], op, node, c)? {
-                        let foldable = foldable_out(node).then_some(*step);
-                        values.insert(outlet, Value::Act { id: *id, foldable });
-                        continue;
-                    }
+                (Value::Act { id, foldable: Some(step) }, Value::Const(c)) | (Value::Const(c), Value::Act { id, foldable: Some(step) })
+                    if fold(&mut steps[*step], op, node, c)? =>
+                {
+                    let foldable = foldable_out(node).then_some(*step);
+                    values.insert(outlet, Value::Act { id: *id, foldable });
+                    continue;
                 }
                 _ => {}
             }

@@ -1,19 +1,4 @@
-//! Dataset layouts (MVTec AD, BTAD, plain folders) and defect categories.
-//!
-//! The layout rules work on a list of relative paths with `/` separators, not on a
-//! filesystem: a browser folder upload only has `webkitRelativePath`s (minus the top
-//! folder), so [`parse`] serves the browser and `load_dir` (native only) merely lists a
-//! directory and hands the same kind of list to it. Nothing is decoded here; mask sizes
-//! are checked by the evaluator once images are read.
-//!
-//! Every path in a [`Dataset`] is the path as it was given (for `load_dir`: relative
-//! to the directory), so the caller can open it. Anything odd about the files is
-//! collected in [`Dataset::problems`], each line naming the file, instead of failing:
-//! a dataset with a few missing masks is still worth evaluating. Only a dataset that
-//! cannot be evaluated at all (no good training images, no recognisable layout) is an
-//! error.
-//!
-//! # Layouts
+//! The dataset layouts, and how the one in a folder is recognised.
 //!
 //! Detected automatically; images are `.png .jpg .jpeg .bmp .tif .tiff` in any case,
 //! and folder names are matched case-insensitively.
@@ -38,59 +23,24 @@
 //!   drifting during a session, say), and it is deterministic.
 //!
 //! Mask names follow either convention in either layout (`<name>_mask.*` or `<name>.*`,
-//! any image extension), because converted datasets mix them. Good images never get a
+//! any image extension, any case: the one rule of `eval::masks`), because converted
+//! datasets mix them. Good images never get a
 //! mask: they are normal everywhere by definition, and MVTec 3D-AD's all-black masks
 //! for them carry no information.
 //!
 //! If the chosen folder holds a single folder (a zip extracted into `tire/tire/`), the
 //! layout is looked for inside it, a few levels deep; if it holds several datasets
 //! (the whole MVTec AD download), the error asks to choose one.
-//!
-//! # Defect categories
-//!
-//! Four product-agnostic categories, so results can be compared across products:
-//! *structural* (the item's shape or integrity changed: material missing, broken,
-//! deformed, misplaced), *surface* (the surface of an intact item looks different),
-//! *contamination* (foreign material on the item), *combined* (several kinds at once).
-//! [`default_category`] derives one from the defect folder name; a category CSV can
-//! override it per image.
-//!
-//! | category | folder names (MVTec AD, MVTec 3D-AD, others) |
-//! |---|---|
-//! | structural | hole, cut, crack, broken, broken_large, broken_small, broken_teeth, missing_cable, missing_wire, bent, bent_wire, bent_lead, cut_lead, cut_inner_insulation, cut_outer_insulation, fold, flip, misplaced, cable_swap, squeeze, squeezed_teeth, split_teeth, poke, poke_insulation, manipulated_front, thread_side, thread_top, fabric_border, fabric_interior, damaged_case, dent, tear, chip, deformed, warp, ... |
-//! | surface | scratch, scratch_head, scratch_neck, color, print, faulty_imprint, rough, gray_stroke, thread, pill_type, rust, corrosion, abrasion, scuff, wear, spot, ... |
-//! | contamination | contamination, metal_contamination, glue, glue_strip, oil, liquid, stain, dirt, dust, foreign, debris, residue, hair, fiber, grease, ... |
-//! | combined | combined, multiple, mixed |
-//!
-//! Whole names are looked up first (`thread_side`: a damaged screw thread, structural,
-//! although a loose `thread` on carpet or grid is surface), then each word of the name
-//! (`large_hole` -> structural, singular or plural), and when words disagree the most
-//! specific wins: combined, then contamination, then structural, then surface.
-//! Names that say nothing about the kind of damage (BTAD's `ko`, `damaged`,
-//! `defective`, `bad`, `anomaly`, ...) and unknown names default to **surface**, the
-//! mildest claim: it asserts neither a change of shape nor foreign material. Use the
-//! CSV when that is wrong.
-//!
-//! # Category CSV
-//!
-//! Header `path,category,background` (`background` optional: `true/false`, `yes/no`,
-//! `1/0`; columns in any order, extra columns ignored; without a header the columns are
-//! taken in that order). `path` is relative to the dataset, like `test/cut/000.png`.
-//! `;` or tab separators (spreadsheets in some locales) and `"quoted"` fields are
-//! accepted; a field cannot span lines; blank lines and lines starting with `#` are
-//! skipped. An empty cell leaves that value unchanged. Rows naming no image of the
-//! dataset, unknown categories and unreadable booleans are reported in `problems`.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-/// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+use super::categories::default_category;
+use super::categories_csv::apply_csv;
+use super::files::{fold, normalize};
+use super::natural_sort::natural_cmp;
+use super::{Dataset, DatasetError, Layout, Sample};
+use crate::eval::masks::{is_image_name as is_image, mask_file_names, photo_stem_of_mask, stem, MaskNaming};
 
 /// Folder names meaning "normal items" in every layout.
 const NORMAL_FOLDERS: [&str; 3] = ["good", "ok", "normal"];
@@ -100,281 +50,6 @@ const PLAIN_MASK_FOLDERS: [&str; 4] = ["masks", "mask", "ground_truth", "gt"];
 
 /// How many single wrapper folders are looked through to find the dataset.
 const MAX_WRAPPERS: usize = 3;
-
-const LAYOUTS_HELP: &str = "  - MVTec AD: train/good/ (photos of good items), test/<defect>/ and test/good/, \
-optional ground_truth/<defect>/<name>_mask.png\n  \
-- BTAD: train/ok/, test/ok/, test/ko/, optional ground_truth/ko/<name>.png\n  \
-- plain folders: good/ (or normal/, ok/) next to one folder per damage type such as damaged/ or scratch/, \
-optional masks/<name>.png";
-
-/// Product-agnostic kind of damage; see the module documentation for the name table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Structural,
-    Surface,
-    Contamination,
-    Combined,
-}
-
-impl Category {
-    pub const ALL: [Category; 4] = [Category::Structural, Category::Surface, Category::Contamination, Category::Combined];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Structural => "structural",
-            Category::Surface => "surface",
-            Category::Contamination => "contamination",
-            Category::Combined => "combined",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A category name that is none of the four.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown defect category \"{0}\": expected structural, surface, contamination or combined")]
-pub struct UnknownCategory(pub String);
-
-impl FromStr for Category {
-    type Err = UnknownCategory;
-
-    /// Accepts the lowercase names; case and surrounding spaces are forgiven because the
-    /// names come from hand-edited spreadsheets.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.trim();
-        Category::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| UnknownCategory(name.to_string()))
-    }
-}
-
-/// One test or validation image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Relative path, as given to [`parse`] (or relative to the `load_dir` directory).
-    pub path: String,
-    pub anomalous: bool,
-    /// Defect folder name; `"good"` for normal samples whatever their folder is called.
-    pub defect: String,
-    /// Relative path of the ground-truth mask, if there is one.
-    pub mask: Option<String>,
-    /// `None` for good samples.
-    pub category: Option<Category>,
-    /// Whether the product stands against a background (`true`) or fills the frame as a
-    /// texture (`false`); `None` when unknown (only the category CSV sets it).
-    pub background: Option<bool>,
-}
-
-impl Sample {
-    fn good(path: String) -> Sample {
-        Sample { path, anomalous: false, defect: "good".into(), mask: None, category: None, background: None }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    MvtecAd,
-    Btad,
-    Plain,
-}
-
-impl Layout {
-    fn needs_good(self) -> &'static str {
-        match self {
-            Layout::MvtecAd => "an MVTec AD folder needs photos of good items there",
-            Layout::Btad => "a BTAD folder needs photos of good items there",
-            Layout::Plain => "the plain folder layout needs photos of good items there",
-        }
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Layout::MvtecAd => "MVTec AD",
-            Layout::Btad => "BTAD",
-            Layout::Plain => "plain folder",
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dataset {
-    pub layout: Layout,
-    /// Good training images, relative paths in natural order.
-    pub train: Vec<String>,
-    /// Validation split when the dataset has one (MVTec 3D-AD's `validation/good`).
-    pub validation: Vec<Sample>,
-    pub test: Vec<Sample>,
-    /// Each line names the offending file (or folder) and what is wrong with it.
-    pub problems: Vec<String>,
-}
-
-/// Why a dataset cannot be evaluated at all.
-#[derive(Debug, thiserror::Error)]
-pub enum DatasetError {
-    #[error(
-        "{location} holds no files: choose the dataset folder itself (the one with train/ and test/, \
-         or good/ next to one folder per damage type)"
-    )]
-    NoFiles { location: String },
-    #[error("{location} does not look like a dataset (it holds {found}). DamageLens reads three layouts:\n{}", LAYOUTS_HELP)]
-    Unrecognised { location: String, found: String },
-    #[error("{location} holds several datasets ({}): choose one of these folders", .names.join(", "))]
-    SeveralDatasets { location: String, names: Vec<String> },
-    #[error("{folder} has no images: {}", .layout.needs_good())]
-    NoTrainImages { folder: String, layout: Layout },
-    #[error("{path} is not a folder: choose the dataset folder (the one with train/ and test/, or good/)")]
-    NotAFolder { path: String },
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{path} is not UTF-8 text: save the category table as \"CSV UTF-8\"")]
-    CsvNotText { path: String },
-}
-
-/// Reads a dataset from relative paths (see the module documentation for the layouts)
-/// and applies the optional category CSV text.
-pub fn parse(paths: &[String], categories_csv: Option<&str>) -> Result<Dataset, DatasetError> {
-    parse_with(paths.iter().map(String::as_str), categories_csv, None, Vec::new())
-}
-
-/// Lists `dir` recursively (hidden files skipped, natural order) and reads it like
-/// [`parse`]; paths in the result are relative to `dir`.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn load_dir(dir: &Path, categories_csv: Option<&Path>) -> Result<Dataset, DatasetError> {
-    let shown = dir.display().to_string();
-    let meta = std::fs::metadata(dir).map_err(|source| DatasetError::Io { path: shown.clone(), source })?;
-    if !meta.is_dir() {
-        return Err(DatasetError::NotAFolder { path: shown });
-    }
-    let csv = match categories_csv {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.display().to_string(), source })?;
-            let text = String::from_utf8(bytes).map_err(|_| DatasetError::CsvNotText { path: path.display().to_string() })?;
-            Some(text)
-        }
-        None => None,
-    };
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    walk(dir, "", 0, &mut files, &mut problems).map_err(|source| DatasetError::Io { path: shown, source })?;
-    parse_with(files.iter().map(String::as_str), csv.as_deref(), Some(dir), problems)
-}
-
-/// Symbolic links are followed (datasets often live elsewhere); this bounds a cycle.
-#[cfg(not(target_arch = "wasm32"))]
-const MAX_DEPTH: usize = 32;
-
-#[cfg(not(target_arch = "wasm32"))]
-fn walk(dir: &Path, rel: &str, depth: usize, files: &mut Vec<String>, problems: &mut Vec<String>) -> std::io::Result<()> {
-    let join = |name: &str| if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                problems.push(format!("{}/: cannot list an entry ({err}); skipped", display_rel(rel)));
-                continue;
-            }
-        };
-        let os_name = entry.file_name();
-        let Some(name) = os_name.to_str() else {
-            problems.push(format!("{}: the name is not valid UTF-8; skipped", join(&os_name.to_string_lossy())));
-            continue;
-        };
-        if is_ignored_name(name) {
-            continue;
-        }
-        children.push((name.to_string(), entry));
-    }
-    children.sort_by(|a, b| natural_cmp(&a.0, &b.0));
-    for (name, entry) in children {
-        let child_rel = join(&name);
-        let path = entry.path();
-        let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => match std::fs::metadata(&path) {
-                Ok(m) => m.is_dir(),
-                Err(err) => {
-                    problems.push(format!("{child_rel}: broken link ({err}); skipped"));
-                    continue;
-                }
-            },
-            Ok(t) => t.is_dir(),
-            Err(err) => {
-                problems.push(format!("{child_rel}: cannot read ({err}); skipped"));
-                continue;
-            }
-        };
-        if !is_dir {
-            files.push(child_rel);
-        } else if depth + 1 >= MAX_DEPTH {
-            problems.push(format!("{child_rel}/: nested too deeply (a link loop?); skipped"));
-        } else if let Err(err) = walk(&path, &child_rel, depth + 1, files, problems) {
-            problems.push(format!("{child_rel}/: cannot read ({err}); skipped"));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn display_rel(rel: &str) -> &str {
-    if rel.is_empty() {
-        "."
-    } else {
-        rel
-    }
-}
-
-/// The category a defect folder name suggests; see the table in the module documentation.
-pub fn default_category(defect_folder: &str) -> Category {
-    let name = defect_folder.trim().to_lowercase().replace(['-', ' '], "_");
-    if let Some(c) = whole_name_category(&name) {
-        return c;
-    }
-    let found: BTreeSet<Category> =
-        name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).filter_map(word_category).collect();
-    [Category::Combined, Category::Contamination, Category::Structural, Category::Surface]
-        .into_iter()
-        .find(|c| found.contains(c))
-        .unwrap_or(Category::Surface)
-}
-
-/// Names whose words would mislead.
-fn whole_name_category(name: &str) -> Option<Category> {
-    Some(match name {
-        "thread_side" | "thread_top" | "fabric_border" | "fabric_interior" | "damaged_case" => Category::Structural,
-        "pill_type" => Category::Surface,
-        _ => return None,
-    })
-}
-
-fn word_category(word: &str) -> Option<Category> {
-    let singular = [word.strip_suffix("es"), word.strip_suffix('s')];
-    std::iter::once(word).chain(singular.into_iter().flatten()).find_map(|w| {
-        Some(match w {
-            "combined" | "multiple" | "mixed" => Category::Combined,
-            "contamination" | "contaminated" | "contaminant" | "glue" | "oil" | "liquid" | "stain" | "stained" | "dirt" | "dirty"
-            | "dust" | "dusty" | "foreign" | "debris" | "residue" | "hair" | "fiber" | "fibre" | "particle" | "grease" | "water"
-            | "mold" | "mould" => Category::Contamination,
-            "hole" | "cut" | "crack" | "cracked" | "broken" | "break" | "missing" | "bent" | "bend" | "fold" | "folded" | "flip"
-            | "flipped" | "misplaced" | "misaligned" | "squeeze" | "squeezed" | "split" | "poke" | "manipulated" | "deformed"
-            | "deformation" | "dent" | "dented" | "tear" | "torn" | "chip" | "chipped" | "fracture" | "fractured" | "swap" | "swapped"
-            | "puncture" | "punctured" | "warp" | "warped" | "bulge" | "gap" | "structural" => Category::Structural,
-            "scratch" | "scratched" | "color" | "colour" | "discoloration" | "discolouration" | "print" | "imprint" | "rough"
-            | "roughness" | "stroke" | "thread" | "rust" | "rusty" | "corrosion" | "abrasion" | "scuff" | "wear" | "worn" | "mark"
-            | "spot" | "burn" | "faded" | "texture" | "surface" => Category::Surface,
-            _ => return None,
-        })
-    })
-}
-
-// ---------------------------------------------------------------------------------
-// Parsing
 
 /// A file below the dataset root.
 struct Entry {
@@ -466,7 +141,7 @@ impl MissingReport {
     }
 }
 
-fn parse_with<'a>(
+pub(super) fn parse_with<'a>(
     paths: impl IntoIterator<Item = &'a str>,
     categories_csv: Option<&str>,
     dir: Option<&Path>,
@@ -517,56 +192,8 @@ fn place(dir: Option<&Path>, rel: &str) -> String {
     }
 }
 
-/// Relative path with `/` separators, or `None` for files nobody means to include
-/// (hidden files, OS litter) and for paths that would climb out of the dataset.
-fn normalize(path: &str) -> Option<String> {
-    let unified = path.replace('\\', "/");
-    let parts: Vec<&str> = unified.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    if parts.is_empty() || parts.iter().any(|c| is_ignored_name(c)) {
-        return None;
-    }
-    Some(parts.join("/"))
-}
-
-/// Hidden entries (also `..`), macOS zip litter and Windows thumbnail caches.
-fn is_ignored_name(name: &str) -> bool {
-    name.starts_with('.')
-        || name.eq_ignore_ascii_case("__MACOSX")
-        || name.eq_ignore_ascii_case("Thumbs.db")
-        || name.eq_ignore_ascii_case("desktop.ini")
-}
-
-fn fold(s: &str) -> String {
-    s.to_lowercase()
-}
-
 fn is_normal_folder(name: &str) -> bool {
     NORMAL_FOLDERS.iter().any(|n| n.eq_ignore_ascii_case(name))
-}
-
-fn split_extension(name: &str) -> (&str, Option<&str>) {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
-        _ => (name, None),
-    }
-}
-
-fn is_image(name: &str) -> bool {
-    split_extension(name).1.is_some_and(|ext| IMAGE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
-}
-
-fn stem(name: &str) -> &str {
-    split_extension(name).0
-}
-
-/// A mask's name without the `_mask` suffix: the name of the image it belongs to.
-fn image_stem_of_mask(name: &str) -> &str {
-    let s = stem(name);
-    let cut = s.len().saturating_sub("_mask".len());
-    match (s.get(cut..), s.get(..cut)) {
-        (Some(suffix), Some(rest)) if suffix.eq_ignore_ascii_case("_mask") && !rest.is_empty() => rest,
-        _ => s,
-    }
 }
 
 fn not_an_image(full: &str) -> String {
@@ -704,7 +331,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
                     let mask = MaskFile {
                         full: e.full.clone(),
                         image_folder: format!("{root}{}/{}/", e.rel[0], e.rel[1]),
-                        image_stem: stem(name).to_string(),
+                        image_stem: photo_stem_of_mask(name).to_string(),
                     };
                     masks.insert(lower.join("/"), mask);
                 } else {
@@ -737,7 +364,7 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
                 let mask = MaskFile {
                     full: e.full.clone(),
                     image_folder: format!("{root}test/{}/", e.rel[1]),
-                    image_stem: image_stem_of_mask(name).to_string(),
+                    image_stem: photo_stem_of_mask(name).to_string(),
                 };
                 masks.insert(lower.join("/"), mask);
             }
@@ -800,17 +427,13 @@ fn parse_split_layout(entries: &[Entry], root: &str, layout: Layout, problems: &
 
 /// Lowercase keys to try, best first, and the name to suggest when none exists.
 fn split_layout_mask_candidates(img: &Found, root: &str, layout: Layout) -> (Vec<String>, String) {
-    let (split, class, stem) = (fold(&img.split_name), fold(&img.class), fold(&img.stem));
-    let nested: Vec<String> = IMAGE_EXTENSIONS.iter().map(|ext| format!("{split}/{class}/gt/{stem}.{ext}")).collect();
+    let (split, class) = (fold(&img.split_name), fold(&img.class));
+    let nested: Vec<String> =
+        mask_file_names(&img.stem, MaskNaming::SameName).into_iter().map(|name| format!("{split}/{class}/gt/{name}")).collect();
     // The flat ground_truth/ folder belongs to the test split.
     let flat: Vec<String> = if img.split == Split::Test {
-        let suffixed = IMAGE_EXTENSIONS.iter().map(|ext| format!("ground_truth/{class}/{stem}_mask.{ext}"));
-        let same = IMAGE_EXTENSIONS.iter().map(|ext| format!("ground_truth/{class}/{stem}.{ext}"));
-        if layout == Layout::Btad {
-            same.chain(suffixed).collect()
-        } else {
-            suffixed.chain(same).collect()
-        }
+        let prefer = if layout == Layout::Btad { MaskNaming::SameName } else { MaskNaming::Suffixed };
+        mask_file_names(&img.stem, prefer).into_iter().map(|name| format!("ground_truth/{class}/{name}")).collect()
     } else {
         Vec::new()
     };
@@ -861,7 +484,7 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
             }
             let image_folder =
                 if e.rel.len() >= 3 { format!("{root}{}/", e.rel[1..e.rel.len() - 1].join("/")) } else { "the damage folders".into() };
-            let mask = MaskFile { full: e.full.clone(), image_folder, image_stem: image_stem_of_mask(name).to_string() };
+            let mask = MaskFile { full: e.full.clone(), image_folder, image_stem: photo_stem_of_mask(name).to_string() };
             masks.insert(e.rel.iter().map(|s| fold(s)).collect::<Vec<_>>().join("/"), mask);
         } else if is_image(name) {
             damaged.push(Found {
@@ -893,12 +516,11 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
     let claims: Vec<Option<(String, bool)>> = damaged
         .iter()
         .map(|img| {
-            let (class, stem) = (fold(&img.class), fold(&img.stem));
+            let class = fold(&img.class);
+            let names = mask_file_names(&img.stem, MaskNaming::SameName);
             mask_folders.values().find_map(|(md, _)| {
-                let own = IMAGE_EXTENSIONS
-                    .iter()
-                    .flat_map(|ext| [format!("{md}/{class}/{stem}.{ext}"), format!("{md}/{class}/{stem}_mask.{ext}")]);
-                let shared = IMAGE_EXTENSIONS.iter().flat_map(|ext| [format!("{md}/{stem}.{ext}"), format!("{md}/{stem}_mask.{ext}")]);
+                let own = names.iter().map(|name| format!("{md}/{class}/{name}"));
+                let shared = names.iter().map(|name| format!("{md}/{name}"));
                 own.map(|k| (k, false)).chain(shared.map(|k| (k, true))).find(|(k, _)| masks.contains_key(k))
             })
         })
@@ -969,226 +591,10 @@ fn parse_plain(entries: &[Entry], root: &str, problems: &mut Vec<String>) -> Par
     parts
 }
 
-// ---------------------------------------------------------------------------------
-// Category CSV
-
-fn apply_csv(text: &str, root: &str, dataset: &mut Dataset) {
-    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-    enum Target {
-        Train,
-        Validation(usize),
-        Test(usize),
-    }
-    let mut index: HashMap<String, Target> = HashMap::new();
-    let mut add = |full: &str, target: Target| {
-        index.insert(fold(full), target);
-        if let Some(rel) = full.strip_prefix(root).filter(|_| !root.is_empty()) {
-            index.entry(fold(rel)).or_insert(target);
-        }
-    };
-    for path in &dataset.train {
-        add(path, Target::Train);
-    }
-    for (i, s) in dataset.validation.iter().enumerate() {
-        add(&s.path, Target::Validation(i));
-    }
-    for (i, s) in dataset.test.iter().enumerate() {
-        add(&s.path, Target::Test(i));
-    }
-
-    let problems = &mut dataset.problems;
-    let rows = csv_records(text);
-    let Some((_, first)) = rows.first() else {
-        return;
-    };
-    let column = |name: &str| first.iter().position(|f| f.trim().eq_ignore_ascii_case(name));
-    let is_header = ["path", "category", "background"].iter().any(|n| column(n).is_some());
-    let (path_col, category_col, background_col, skip) = if is_header {
-        let Some(p) = column("path") else {
-            problems.push("category table: the header has no path column (expected path,category,background); table ignored".into());
-            return;
-        };
-        (p, column("category"), column("background"), 1)
-    } else {
-        (0, Some(1), Some(2), 0)
-    };
-
-    let mut seen: HashMap<Target, usize> = HashMap::new();
-    for (line, fields) in rows.iter().skip(skip) {
-        let cell = |col: Option<usize>| col.and_then(|c| fields.get(c)).map(|s| s.trim()).unwrap_or("");
-        let raw = cell(Some(path_col));
-        if raw.is_empty() {
-            problems.push(format!("category table line {line}: no path; row ignored"));
-            continue;
-        }
-        let Some(target) = normalize(raw).and_then(|p| index.get(&fold(&p)).copied()) else {
-            problems.push(format!("{raw}: listed on line {line} of the category table but not an image of this dataset; row ignored"));
-            continue;
-        };
-        let sample = match target {
-            Target::Train => {
-                problems.push(format!(
-                    "{raw}: a training image (line {line} of the category table); training images carry no \
-                     category or background; row ignored"
-                ));
-                continue;
-            }
-            Target::Validation(i) => &mut dataset.validation[i],
-            Target::Test(i) => &mut dataset.test[i],
-        };
-        if let Some(previous) = seen.insert(target, *line) {
-            problems.push(format!(
-                "{}: listed again on line {line} of the category table (first on line {previous}); the later row wins",
-                sample.path
-            ));
-        }
-        let category_text = cell(category_col);
-        if !category_text.is_empty() {
-            match category_text.parse::<Category>() {
-                Ok(_) if !sample.anomalous => problems.push(format!(
-                    "{}: a good image has no defect category (line {line} of the category table); category ignored",
-                    sample.path
-                )),
-                Ok(category) => sample.category = Some(category),
-                Err(err) => problems.push(format!("{}: line {line} of the category table: {err}; category unchanged", sample.path)),
-            }
-        }
-        let background_text = cell(background_col);
-        if !background_text.is_empty() {
-            match parse_bool(background_text) {
-                Some(b) => sample.background = Some(b),
-                None => problems.push(format!(
-                    "{}: background \"{background_text}\" on line {line} of the category table is not \
-                     true/false, yes/no or 1/0; background unchanged",
-                    sample.path
-                )),
-            }
-        }
-    }
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "y" => Some(true),
-        "false" | "no" | "0" | "n" => Some(false),
-        _ => None,
-    }
-}
-
-/// Non-blank, non-comment records with their 1-based line numbers.
-fn csv_records(text: &str) -> Vec<(usize, Vec<String>)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut delimiter = None;
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let d = *delimiter.get_or_insert_with(|| pick_delimiter(line));
-        records.push((i + 1, split_record(line, d)));
-    }
-    records
-}
-
-/// Spreadsheets in locales with a decimal comma write `;`; judged on the first line.
-fn pick_delimiter(line: &str) -> char {
-    let mut quoted = false;
-    let mut counts = [0usize; 3];
-    let candidates = [',', ';', '\t'];
-    for c in line.chars() {
-        if c == '"' {
-            quoted = !quoted;
-        } else if !quoted {
-            if let Some(i) = candidates.iter().position(|d| *d == c) {
-                counts[i] += 1;
-            }
-        }
-    }
-    candidates.into_iter().zip(counts).find(|(_, n)| *n > 0).map_or(',', |(d, _)| d)
-}
-
-/// An unterminated quote runs to the end of the line rather than failing.
-fn split_record(line: &str, delimiter: char) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    current.push('"');
-                    chars.next();
-                } else {
-                    quoted = false;
-                }
-            } else {
-                current.push(c);
-            }
-        } else if c == '"' {
-            quoted = true;
-        } else if c == delimiter {
-            fields.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    fields.push(current);
-    fields
-}
-
-/// Orders digit runs by value (`2.png` before `10.png`), the rest bytewise; ties between
-/// equal values written differently (`01` vs `1`) fall back to plain byte order, which
-/// keeps this a total order.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (x, y) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < x.len() && j < y.len() {
-        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
-            let (si, sj) = (i, j);
-            while i < x.len() && x[i].is_ascii_digit() {
-                i += 1;
-            }
-            while j < y.len() && y[j].is_ascii_digit() {
-                j += 1;
-            }
-            let strip = |d: &[u8]| {
-                let zeros = d.iter().take_while(|c| **c == b'0').count();
-                d[zeros..].to_vec()
-            };
-            let (n, m) = (strip(&x[si..i]), strip(&y[sj..j]));
-            let ord = n.len().cmp(&m.len()).then_with(|| n.cmp(&m));
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        } else {
-            let ord = x[i].cmp(&y[j]);
-            if ord != Ordering::Equal {
-                return ord;
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn paths(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn sample<'a>(ds: &'a Dataset, path: &str) -> &'a Sample {
-        ds.test.iter().chain(&ds.validation).find(|s| s.path == path).unwrap_or_else(|| panic!("no sample {path} in {ds:#?}"))
-    }
-
-    fn has_problem(ds: &Dataset, needle: &str) -> bool {
-        ds.problems.iter().any(|p| p.contains(needle))
-    }
+    use super::super::test_util::{has_problem, paths, sample};
+    use super::super::*;
 
     #[test]
     fn mvtec_ad_flat() {
@@ -1317,6 +723,24 @@ mod tests {
         assert_eq!(ko.category, Some(Category::Surface));
         assert_eq!(sample(&ds, "test/ko/0001.png").mask.as_deref(), Some("ground_truth/ko/0001.bmp"));
         assert_eq!(ds.problems, vec!["test/ko/0002.png: no mask ground_truth/ko/0002.png; evaluated at image level only".to_string()]);
+    }
+
+    /// The naming rule of `eval::masks` holds in every layout: either convention, any
+    /// image extension, any case.
+    #[test]
+    fn mask_names_follow_the_one_rule_in_every_layout() {
+        let nested =
+            parse(&paths(&["train/good/rgb/000.png", "test/good/rgb/000.png", "test/cut/rgb/000.png", "test/cut/gt/000_MASK.png"]), None)
+                .unwrap();
+        assert_eq!(sample(&nested, "test/cut/rgb/000.png").mask.as_deref(), Some("test/cut/gt/000_MASK.png"));
+        let mvtec =
+            parse(&paths(&["train/good/0.png", "test/good/0.png", "test/cut/Img1.JPG", "ground_truth/cut/img1_Mask.Jpeg"]), None).unwrap();
+        assert_eq!(sample(&mvtec, "test/cut/Img1.JPG").mask.as_deref(), Some("ground_truth/cut/img1_Mask.Jpeg"));
+        let plain = parse(&paths(&["good/0.png", "good/1.png", "dent/A.jpg", "masks/a_MASK.PNG"]), None).unwrap();
+        assert_eq!(sample(&plain, "dent/A.jpg").mask.as_deref(), Some("masks/a_MASK.PNG"));
+        for ds in [&nested, &mvtec, &plain] {
+            assert!(ds.problems.is_empty(), "{:#?}", ds.problems);
+        }
     }
 
     #[test]
@@ -1450,168 +874,5 @@ mod tests {
             assert!(has_problem(&ds, needle), "{needle} not in {:#?}", ds.problems);
         }
         assert_eq!(ds.problems.len(), 5, "{:#?}", ds.problems);
-    }
-
-    #[test]
-    fn csv_overrides_category_and_background() {
-        let csv = "\u{feff}path,category,background\r\n\
-                   test/cut/000.png,surface,yes\r\n\
-                   \r\n\
-                   # hand-checked\r\n\
-                   \"test/hole/000.png\",\"Contamination\",0\r\n\
-                   test/good/000.png,,true\r\n";
-        let ds = parse(&mvtec_small(), Some(csv)).unwrap();
-        let cut = sample(&ds, "test/cut/000.png");
-        assert_eq!((cut.category, cut.background), (Some(Category::Surface), Some(true)));
-        let hole = sample(&ds, "test/hole/000.png");
-        assert_eq!((hole.category, hole.background), (Some(Category::Contamination), Some(false)));
-        let good = sample(&ds, "test/good/000.png");
-        assert_eq!((good.category, good.background), (None, Some(true)));
-        assert!(ds.problems.is_empty(), "{:#?}", ds.problems);
-    }
-
-    #[test]
-    fn csv_without_header_semicolons_and_wrapper_relative_paths() {
-        let paths: Vec<String> = mvtec_small().iter().map(|p| format!("tire/{p}")).collect();
-        let ds = parse(&paths, Some("test/cut/000.png;combined\ntire/test/hole/000.png;;no\n")).unwrap();
-        assert_eq!(sample(&ds, "tire/test/cut/000.png").category, Some(Category::Combined));
-        assert_eq!(sample(&ds, "tire/test/hole/000.png").background, Some(false));
-        assert!(ds.problems.is_empty(), "{:#?}", ds.problems);
-    }
-
-    #[test]
-    fn csv_mistakes_become_problems() {
-        let csv = "category,path,background,comment\n\
-                   structural,test/cut/999.png,,\n\
-                   dents,test/cut/000.png,maybe,\"a, b\"\n\
-                   surface,train/good/000.png\n\
-                   surface,test/good/000.png\n\
-                   ,,\n\
-                   combined,test/hole/000.png\n\
-                   surface,test/hole/000.png\n\
-                   \"unterminated,test/x\n";
-        let ds = parse(&mvtec_small(), Some(csv)).unwrap();
-        let cut = sample(&ds, "test/cut/000.png");
-        assert_eq!((cut.category, cut.background), (Some(Category::Structural), None));
-        assert_eq!(sample(&ds, "test/hole/000.png").category, Some(Category::Surface));
-        for needle in [
-            "test/cut/999.png: listed on line 2 of the category table but not an image of this dataset",
-            "test/cut/000.png: line 3 of the category table: unknown defect category \"dents\"",
-            "test/cut/000.png: background \"maybe\" on line 3",
-            "train/good/000.png: a training image (line 4",
-            "test/good/000.png: a good image has no defect category (line 5",
-            "category table line 6: no path",
-            "test/hole/000.png: listed again on line 8 of the category table (first on line 7)",
-        ] {
-            assert!(has_problem(&ds, needle), "{needle} not in {:#?}", ds.problems);
-        }
-        assert_eq!(ds.problems.len(), 8, "{:#?}", ds.problems);
-    }
-
-    #[test]
-    fn csv_header_without_path_is_reported_once() {
-        let ds = parse(&mvtec_small(), Some("file,category\ntest/cut/000.png,surface\n")).unwrap();
-        assert_eq!(ds.problems.len(), 1);
-        assert!(has_problem(&ds, "no path column"));
-        assert_eq!(sample(&ds, "test/cut/000.png").category, Some(Category::Structural));
-        assert!(parse(&mvtec_small(), Some("")).unwrap().problems.is_empty());
-    }
-
-    fn mvtec_small() -> Vec<String> {
-        paths(&[
-            "train/good/000.png",
-            "test/good/000.png",
-            "test/cut/000.png",
-            "test/hole/000.png",
-            "ground_truth/cut/000_mask.png",
-            "ground_truth/hole/000_mask.png",
-        ])
-    }
-
-    #[test]
-    fn default_category_table() {
-        let cases = [
-            ("hole", Category::Structural),
-            ("cut", Category::Structural),
-            ("crack", Category::Structural),
-            ("broken_large", Category::Structural),
-            ("broken_small", Category::Structural),
-            ("bent_wire", Category::Structural),
-            ("missing_cable", Category::Structural),
-            ("fabric_border", Category::Structural),
-            ("fabric_interior", Category::Structural),
-            ("squeezed_teeth", Category::Structural),
-            ("manipulated_front", Category::Structural),
-            ("thread_side", Category::Structural),
-            ("cable_swap", Category::Structural),
-            ("damaged_case", Category::Structural),
-            ("misplaced", Category::Structural),
-            ("dent", Category::Structural),
-            ("large_hole", Category::Structural),
-            ("Holes", Category::Structural),
-            ("scratch", Category::Surface),
-            ("scratch_head", Category::Surface),
-            ("color", Category::Surface),
-            ("print", Category::Surface),
-            ("faulty_imprint", Category::Surface),
-            ("rough", Category::Surface),
-            ("gray_stroke", Category::Surface),
-            ("thread", Category::Surface),
-            ("pill_type", Category::Surface),
-            ("rust", Category::Surface),
-            ("scratches", Category::Surface),
-            ("contamination", Category::Contamination),
-            ("metal_contamination", Category::Contamination),
-            ("glue", Category::Contamination),
-            ("glue_strip", Category::Contamination),
-            ("oil", Category::Contamination),
-            ("liquid", Category::Contamination),
-            ("stain", Category::Contamination),
-            ("foil_tear", Category::Structural),
-            ("combined", Category::Combined),
-            ("ko", Category::Surface),
-            ("damaged", Category::Surface),
-            ("something-new", Category::Surface),
-            ("", Category::Surface),
-        ];
-        for (name, expected) in cases {
-            assert_eq!(default_category(name), expected, "{name}");
-        }
-    }
-
-    #[test]
-    fn category_names_round_trip() {
-        for c in Category::ALL {
-            assert_eq!(c.to_string().parse::<Category>(), Ok(c));
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{c}\""));
-        }
-        assert_eq!(" Structural ".parse::<Category>(), Ok(Category::Structural));
-        assert!("dent".parse::<Category>().unwrap_err().to_string().contains("expected structural"));
-    }
-
-    #[test]
-    fn natural_order() {
-        let mut v = vec!["a10", "a2", "a02", "b", "a", "a1b", "a1"];
-        v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["a", "a1", "a1b", "a02", "a2", "a10", "b"]);
-    }
-
-    proptest! {
-        #[test]
-        fn arbitrary_input_never_panics(
-            list in proptest::collection::vec("[a-zA-Z0-9_./\\\\ -]{0,30}", 0..20),
-            csv in "[a-z0-9_/,;\"\t\r\n. -]{0,200}",
-        ) {
-            let _ = parse(&list, Some(&csv));
-        }
-
-        #[test]
-        fn natural_cmp_is_a_total_order(a in "[a0-9]{0,6}", b in "[a0-9]{0,6}", c in "[a0-9]{0,6}") {
-            prop_assert_eq!(natural_cmp(&a, &b), natural_cmp(&b, &a).reverse());
-            prop_assert_eq!(natural_cmp(&a, &b) == Ordering::Equal, a == b);
-            if natural_cmp(&a, &b) != Ordering::Greater && natural_cmp(&b, &c) != Ordering::Greater {
-                prop_assert_ne!(natural_cmp(&a, &c), Ordering::Greater);
-            }
-        }
     }
 }
