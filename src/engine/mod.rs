@@ -6,6 +6,7 @@ pub mod clock;
 pub mod embed;
 pub mod error;
 pub mod gpu;
+pub mod identify;
 pub mod image_ops;
 pub mod inspector;
 pub mod manifest;
