@@ -8,6 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use damagelens::engine::embed::{gaussian_projection, EmbedConfig, Embedder};
+use damagelens::engine::identify::Gallery;
 use damagelens::engine::padim::PadimModel;
 use damagelens::engine::patchcore::PatchCoreModel;
 use damagelens::engine::postprocess::Calibration;
@@ -70,6 +71,7 @@ fn seed_profile() -> Vec<u8> {
         even_brightness: true,
         calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
         training_images: 12,
+        gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),
     }
     .to_bytes()
     .unwrap()

@@ -7,6 +7,7 @@ use super::backbone::{Backbone, FeatureMap};
 use super::calibration_stats::normal_statistics;
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
+use super::identify::{Gallery, GlobalEmbedding};
 use super::image_ops::Preprocess;
 use super::manifest::BackboneManifest;
 use super::padim::PadimAccumulator;
@@ -321,6 +322,8 @@ pub struct Trainer {
     members: Vec<Member>,
     even_brightness: bool,
     seen: usize,
+    /// Every good photo's global embedding, for the product's identification gallery.
+    photos: Vec<GlobalEmbedding>,
 }
 
 impl Trainer {
@@ -339,7 +342,7 @@ impl Trainer {
                 Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
             })
             .collect::<Result<_, EngineError>>()?;
-        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: settings.even_brightness, seen: 0 })
+        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: settings.even_brightness, seen: 0, photos: Vec::new() })
     }
 
     /// A trainer that embeds and fits as `profile` was trained, so that the same good
@@ -357,7 +360,7 @@ impl Trainer {
                 Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
             })
             .collect();
-        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: profile.even_brightness, seen: 0 })
+        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: profile.even_brightness, seen: 0, photos: Vec::new() })
     }
 
     /// Adds one good image; an error concerns this file only.
@@ -371,7 +374,9 @@ impl Trainer {
             }
             grids.push(grid);
         }
+        let embedding = GlobalEmbedding::from_maps(&maps)?;
         self.seen += 1;
+        self.photos.push(embedding);
         let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
         for (m, grid) in self.members.iter_mut().zip(grids) {
             m.grid = Some((grid.height, grid.width));
@@ -450,6 +455,8 @@ impl Trainer {
                 ),
             },
             training_images: self.seen,
+            // At least MIN_TRAINING_IMAGES photos are here, enough for a gallery.
+            gallery: Some(Gallery::from_photos(&self.photos)?),
         })
     }
 }

@@ -5,6 +5,8 @@
 //! `i`'s tensors are named `d{i}.projection` [in_dims, dims] (when projecting), then
 //! either `d{i}.padim.mean` [positions, dims] and `d{i}.padim.inv_chol`
 //! [positions, dims*(dims+1)/2], or `d{i}.patchcore.bank` [bank, dims]; all f32.
+//! A profile may hold its product's identification gallery, `gallery` [photos, dims],
+//! with its settings under `gallery` in the header (files without one still open).
 //! (Version 1 files hold one detector, with the same names unprefixed.) The safetensors
 //! metadata key `damagelens` holds the JSON header: format, version, name, backbone
 //! identity, each detector's settings, calibration. Reading treats the file as hostile:
@@ -17,6 +19,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
+use super::identify::{Gallery, GalleryHeader, EMBEDDING_KIND, MAX_GALLERY};
 use super::padim::PadimModel;
 use super::patchcore::PatchCoreModel;
 use super::postprocess::Calibration;
@@ -32,6 +35,7 @@ pub const MAX_PROFILE_BYTES: usize = 512 * 1024 * 1024;
 const MAX_GRID_SIDE: usize = 256;
 const MAX_DIMS: usize = 4096;
 const MAX_NAME_CHARS: usize = 200;
+const GALLERY_TENSOR: &str = "gallery";
 const FIX_EXPORT: &str = "Export it again from DamageLens, or train the product again";
 
 /// Which backbone a profile's features come from.
@@ -139,6 +143,9 @@ pub struct Profile {
     pub even_brightness: bool,
     pub calibration: Calibration,
     pub training_images: usize,
+    /// Good photos' global embeddings, to tell this product from others ("Auto").
+    /// None in files written before identification, or from too few photos.
+    pub gallery: Option<Gallery>,
 }
 
 /// One detector's settings in the header.
@@ -167,6 +174,9 @@ struct Header {
     version_1: Option<Version1Detector>,
     calibration: Calibration,
     training_images: usize,
+    /// Absent in files written before product identification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gallery: Option<GalleryHeader>,
     /// Written for people reading the file; recomputed from the tensors on reading.
     cost: Option<ModelCost>,
 }
@@ -207,6 +217,7 @@ impl Profile {
             even_brightness: self.even_brightness,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
+            gallery: self.gallery.as_ref().map(Gallery::header),
             cost: Some(self.cost()),
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -223,6 +234,9 @@ impl Profile {
                 }
                 AnomalyModel::PatchCore(m) => tensors.push((name("patchcore.bank"), vec![m.bank_size(), dims], f32_bytes(&m.bank))),
             }
+        }
+        if let Some(g) = &self.gallery {
+            tensors.push((GALLERY_TENSOR.into(), vec![g.len(), g.dims], f32_bytes(&g.embeddings)));
         }
         let views: Vec<(&str, TensorView)> = tensors
             .iter()
@@ -349,6 +363,18 @@ impl Profile {
                 Ok(Detector { embedder, grid: (h, w), model, scale: header.scale })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let gallery = match &header.gallery {
+            // A gallery made another way (a later version) is passed over: the product
+            // still inspects, it is just not recognised until trained again.
+            Some(g) if g.embedding == EMBEDDING_KIND => {
+                // Sizes are checked before the tensor is read against them.
+                if !(1..=MAX_GALLERY).contains(&g.size) || !(1..=MAX_DIMS).contains(&g.dims) {
+                    return Err(bad(format!("implausible gallery sizes: {} photos of {} dims", g.size, g.dims)));
+                }
+                Gallery::from_parts(g, read(GALLERY_TENSOR, &[g.size, g.dims])?).map_err(bad)?
+            }
+            _ => None,
+        };
         Ok(Profile {
             name: header.name,
             backbone: header.backbone,
@@ -356,6 +382,7 @@ impl Profile {
             even_brightness: header.even_brightness,
             calibration: header.calibration,
             training_images: header.training_images,
+            gallery,
         })
     }
 }
@@ -407,7 +434,13 @@ mod tests {
             even_brightness: false,
             calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
             training_images: 12,
+            gallery: None,
         }
+    }
+
+    fn with_gallery(mut p: Profile) -> Profile {
+        p.gallery = Some(Gallery { dims: 2, embeddings: vec![0.6, 0.8, 1.0, 0.0, 0.0, 1.0], bound: 0.25 });
+        p
     }
 
     /// PaDiM and PatchCore together, each with its own embedding and scale.
@@ -435,7 +468,7 @@ mod tests {
 
     #[test]
     fn round_trips_both_methods_and_their_ensemble() {
-        for p in [profile(false), profile(true), ensemble()] {
+        for p in [profile(false), profile(true), ensemble(), with_gallery(ensemble())] {
             let bytes = p.to_bytes().unwrap();
             assert_eq!(Profile::from_bytes("p", &bytes, Some(&"ab".repeat(32))).unwrap(), p);
         }
@@ -477,6 +510,27 @@ mod tests {
             tensors.iter().map(|(n, shape, data)| (*n, TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
         let bytes = safetensors::serialize(views, Some(HashMap::from([("damagelens".to_string(), header.to_string())]))).unwrap();
         assert_eq!(Profile::from_bytes("old.dlprofile", &bytes, None).unwrap(), p);
+    }
+
+    /// Galleries are checked like the other tensors; one made by another embedding is
+    /// passed over, and the product still opens.
+    #[test]
+    fn refuses_damaged_galleries_and_passes_over_other_kinds() {
+        let bytes = with_gallery(profile(false)).to_bytes().unwrap();
+        let open = |b: &[u8]| Profile::from_bytes("g.dlprofile", b, None);
+        let wider = patched(&bytes, r#"\"size\":3"#, r#"\"size\":2"#);
+        assert!(open(&wider).unwrap_err().to_string().contains("tensor gallery"), "{:?}", open(&wider));
+        let huge = patched(&bytes, r#"\"size\":3"#, r#"\"size\":9"#);
+        assert!(open(&huge).unwrap_err().to_string().contains("tensor gallery"));
+        let far = patched(&bytes, r#"\"bound\":0.25"#, r#"\"bound\":9.25"#);
+        assert!(open(&far).unwrap_err().to_string().contains("bound"));
+        let nan = f32_bytes(&[0.6]);
+        let at = bytes.windows(4).rposition(|w| w == nan.as_slice()).unwrap();
+        let mut broken = bytes.clone();
+        broken[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(open(&broken).unwrap_err().to_string().contains("not finite"), "{:?}", open(&broken));
+        let other = patched(&bytes, r#"\"embedding\":\"mean"#, r#"\"embedding\":\"xean"#);
+        assert_eq!(open(&other).unwrap(), profile(false));
     }
 
     #[test]
