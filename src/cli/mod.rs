@@ -1,7 +1,8 @@
-//! The native command-line tool: train, calibrate, inspect, eval.
+//! The native command-line tool: train, calibrate, inspect, identify, eval.
 
 mod bench;
 mod eval;
+mod identify;
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,8 @@ enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Which product each photo shows, among the profiles in a folder; one JSON line each.
+    Identify(identify::IdentifyArgs),
     /// Evaluate on a dataset folder (MVTec AD, BTAD or plain layout): the twofold report.
     Eval(eval::EvalArgs),
     /// Time the backbone and whole inspections on this machine; prints JSON.
@@ -146,6 +149,7 @@ pub fn main() -> i32 {
         Command::Calibrate { profile, good, damaged, masks, method, out } => {
             calibrate(&cli.backbone, &profile, &good, &damaged, masks.as_deref(), method, &out)
         }
+        Command::Identify(args) => identify::run(&cli.backbone, &args),
         Command::Eval(args) => eval::run(&cli.backbone, &args),
         Command::Bench(args) => bench::run(&cli.backbone, &args),
     };

@@ -243,11 +243,19 @@ pub struct Identification {
 /// with no rival, falls to 0 as the photo nears its bound or as the runner-up comes as
 /// close; always in [0, 1]. A `None` gallery (a product without one) is never chosen.
 pub fn identify(galleries: &[Option<&Gallery>], embedding: &GlobalEmbedding) -> Identification {
-    let mut ranked: Vec<Candidate> = galleries
+    let pairs: Vec<Option<(&Gallery, &GlobalEmbedding)>> = galleries.iter().map(|g| g.map(|g| (g, embedding))).collect();
+    identify_each(&pairs)
+}
+
+/// [`identify`] where each product's photo embedding may differ: products trained at
+/// another input size or with brightness evened see the photo through their own
+/// preprocessing, and the photo is embedded once per such setting.
+pub fn identify_each(candidates: &[Option<(&Gallery, &GlobalEmbedding)>]) -> Identification {
+    let mut ranked: Vec<Candidate> = candidates
         .iter()
         .enumerate()
-        .filter_map(|(index, g)| {
-            let g = (*g)?;
+        .filter_map(|(index, c)| {
+            let (g, embedding) = (*c)?;
             let distance = g.distance(embedding);
             distance.is_finite().then(|| Candidate { index, distance, relative: distance / g.bound })
         })
