@@ -14,13 +14,8 @@ use damagelens::eval::session::EvalSession;
 fn a_streamed_evaluation_reports_like_the_cli_and_shows_its_worst_cases() {
     let (manifest, onnx) = common::backbone();
     let inspector = Inspector::new(manifest, &onnx).unwrap();
-    let good = common::elpv_mono("0.0");
-    let cracked = common::elpv_mono("1.0");
     // A dataset as a folder upload lists it: paths inside the folder, files by path.
-    let mut files: Vec<(String, String)> = Vec::new();
-    files.extend(good[..12].iter().enumerate().map(|(i, f)| (format!("train/good/{i:03}.png"), f.clone())));
-    files.extend(good[12..16].iter().enumerate().map(|(i, f)| (format!("test/good/{i:03}.png"), f.clone())));
-    files.extend(cracked[..4].iter().enumerate().map(|(i, f)| (format!("test/crack/{i:03}.png"), f.clone())));
+    let files = common::elpv_upload();
     let bytes_of = |path: &str| common::read(&files.iter().find(|(p, _)| p == path).unwrap().1);
     let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
     let dataset = parse(&paths, None).unwrap();

@@ -228,12 +228,7 @@ fn a_photo_the_gpu_refuses_is_not_retried_on_the_cpu() {
 #[test]
 fn an_evaluation_through_the_service_and_its_cancel() {
     let mut service = ready_service();
-    let good = common::elpv_mono("0.0");
-    let cracked = common::elpv_mono("1.0");
-    let mut files: Vec<(String, String)> = Vec::new();
-    files.extend(good[..12].iter().enumerate().map(|(i, f)| (format!("train/good/{i:03}.png"), f.clone())));
-    files.extend(good[12..16].iter().enumerate().map(|(i, f)| (format!("test/good/{i:03}.png"), f.clone())));
-    files.extend(cracked[..4].iter().enumerate().map(|(i, f)| (format!("test/crack/{i:03}.png"), f.clone())));
+    let files = common::elpv_upload();
     let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
     let dataset = parse(&paths, None).unwrap();
     let upload = |path: &str| UploadedFile { name: path.into(), bytes: common::read(&files.iter().find(|(p, _)| p == path).unwrap().1) };

@@ -42,6 +42,17 @@ pub fn elpv_mono(probability: &str) -> Vec<String> {
         .collect()
 }
 
+/// A small dataset as a folder upload lists it: (path inside the folder, file the setup
+/// provides) for 12 good training cells, 4 good and 4 cracked test cells.
+pub fn elpv_upload() -> Vec<(String, String)> {
+    let (good, cracked) = (elpv_mono("0.0"), elpv_mono("1.0"));
+    let mut files: Vec<(String, String)> = Vec::new();
+    files.extend(good[..12].iter().enumerate().map(|(i, f)| (format!("train/good/{i:03}.png"), f.clone())));
+    files.extend(good[12..16].iter().enumerate().map(|(i, f)| (format!("test/good/{i:03}.png"), f.clone())));
+    files.extend(cracked[..4].iter().enumerate().map(|(i, f)| (format!("test/crack/{i:03}.png"), f.clone())));
+    files
+}
+
 /// The rows of an exported scores CSV (`path,label,category,score`): (anomalous, score).
 pub fn scores_csv_rows(csv: &str) -> Vec<(bool, f32)> {
     csv.lines()
