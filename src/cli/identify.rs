@@ -79,15 +79,7 @@ pub fn run(backbone: &Path, args: &IdentifyArgs) -> CliResult {
             }
         }
     }
-    match (files.len(), failures) {
-        (0, _) => Err("no image files to identify: the folders given are empty".into()),
-        (n, f) if f == n => Err(format!("no image could be identified ({n} file(s), see above)")),
-        (n, f) if f > 0 => {
-            eprintln!("damagelens: {f} of {n} files could not be identified (named above); the other {} were", n - f);
-            Ok(())
-        }
-        _ => Ok(()),
-    }
+    super::batch_outcome(files.len(), failures, "identify", "identified")
 }
 
 /// Every profile in `dir` that can recognise its product; the others are named with why.

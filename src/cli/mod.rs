@@ -413,11 +413,17 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
             }
         }
     }
-    match (files.len(), failures) {
-        (0, _) => Err("no image files to inspect: the folders given are empty".into()),
-        (n, f) if f == n => Err(format!("no image could be inspected ({n} file(s), see above)")),
+    batch_outcome(files.len(), failures, "inspect", "inspected")
+}
+
+/// How a batch ended: an error when nothing could be done with any file, else a note of
+/// how many files failed (they were named as they came).
+pub fn batch_outcome(files: usize, failures: usize, verb: &str, done: &str) -> CliResult {
+    match (files, failures) {
+        (0, _) => Err(format!("no image files to {verb}: the folders given are empty")),
+        (n, f) if f == n => Err(format!("no image could be {done} ({n} file(s), see above)")),
         (n, f) if f > 0 => {
-            eprintln!("damagelens: {f} of {n} files could not be inspected (named above); the other {} were", n - f);
+            eprintln!("damagelens: {f} of {n} files could not be {done} (named above); the other {} were", n - f);
             Ok(())
         }
         _ => Ok(()),

@@ -121,11 +121,6 @@ impl Workbench {
         self.current().is_some_and(|id| self.is_training(id))
     }
 
-    /// Any training in flight (the Cancel button stops the engine, and so all of them).
-    pub fn any_training(&self) -> bool {
-        !self.training.is_empty()
-    }
-
     /// The current product is trained, its profile is in the engine and nothing is
     /// changing it: photos can be inspected.
     pub fn ready(&self) -> bool {
@@ -223,7 +218,7 @@ mod tests {
         bench.load_ended("a", true);
         bench.training_started("b");
         bench.engine_restarted();
-        assert!(!bench.any_training());
+        assert!(!bench.is_training("b"));
         assert_eq!(bench.next(), Next::LoadCurrent("a".into()));
     }
 
