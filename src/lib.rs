@@ -14,18 +14,24 @@
 //! - `service`: the engine behind request ids (native-tested); `worker` is its Web
 //!   Worker loop, `cli` the command line.
 //! - `protocol`: the messages; `client`: the page's calls and state; `app`: the page.
+//!
+//! The feature `scoring` (on by default) brings the backbone, the GPU kernels, the
+//! service, the worker and the CLI. The page is built without it, so the page's bundle
+//! holds no engine: only the plain types (settings, profile file, calibration, reports)
+//! and the protocol.
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "scoring", not(target_arch = "wasm32")))]
 pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod eval;
 pub mod protocol;
+#[cfg(feature = "scoring")]
 pub mod service;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "scoring", target_arch = "wasm32"))]
 pub mod worker;

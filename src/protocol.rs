@@ -9,12 +9,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::clock::StageTimes;
-use crate::engine::inspector::TrainSettings;
 use crate::engine::postprocess::Calibration;
 use crate::engine::profile::{short, AnomalyModel, ModelCost, Profile};
+use crate::engine::settings::TrainSettings;
 use crate::eval::calibration::CalibrationScores;
 use crate::eval::dataset::{Category, Sample};
-use crate::eval::session::EvalOutcome;
+use crate::eval::outcome::EvalOutcome;
 use crate::eval::threshold::ThresholdMethod;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 
 mod common;
 
-use damagelens::engine::inspector::{Inspector, TrainSettings};
+use damagelens::engine::inspector::Inspector;
+use damagelens::engine::settings::TrainSettings;
 use damagelens::eval::dataset::parse;
 use damagelens::eval::metrics::auroc;
 use damagelens::eval::report::Report;

@@ -9,7 +9,8 @@ mod common;
 use std::sync::OnceLock;
 
 use common::onnx::{float, int, ints, text, Graph};
-use damagelens::engine::backbone::{Backbone, FeatureMap};
+use damagelens::engine::backbone::Backbone;
+use damagelens::engine::embed::FeatureMap;
 use damagelens::engine::gpu::network::{plan, Step};
 use damagelens::engine::gpu::{Activation, ConvOps, GpuContext, GpuError, GpuNetwork};
 use damagelens::engine::image_ops::decode_rgb;
@@ -163,7 +164,8 @@ fn an_op_the_gpu_lacks_is_named_so_the_cpu_path_takes_over() {
 #[test]
 fn whole_inspections_on_the_gpu_match_the_cpu_path() {
     use damagelens::engine::gpu::GpuInspector;
-    use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+    use damagelens::engine::inspector::{Inspector, Trainer};
+    use damagelens::engine::settings::TrainSettings;
 
     let (manifest, onnx) = common::backbone();
     let cpu = Inspector::new(manifest, &onnx).unwrap();
@@ -200,7 +202,8 @@ fn whole_inspections_on_the_gpu_match_the_cpu_path() {
 #[test]
 fn a_profile_not_on_the_gpu_is_refused_not_scored_with_stale_models() {
     use damagelens::engine::gpu::{GpuInspector, InspectError};
-    use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+    use damagelens::engine::inspector::{Inspector, Trainer};
+    use damagelens::engine::settings::TrainSettings;
 
     let (manifest, onnx) = common::backbone();
     let cpu = Inspector::new(manifest, &onnx).unwrap();

@@ -17,7 +17,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use damagelens::engine::backbone::FeatureMap;
+use damagelens::engine::embed::FeatureMap;
 use damagelens::engine::embed::{gaussian_projection, EmbedConfig, Embedder, PatchGrid};
 use damagelens::engine::gpu::{
     same_padding, Activation, Conv2dSpec, ConvOps, EmbedOp, ErrorScope, GpuContext, GpuError, GpuFeatureMap, MapSpec, MatmulSpec, Padding,

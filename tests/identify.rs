@@ -7,8 +7,9 @@ mod common;
 use std::path::PathBuf;
 
 use damagelens::engine::identify::{identify, Gallery, GlobalEmbedding};
-use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+use damagelens::engine::inspector::{Inspector, Trainer};
 use damagelens::engine::profile::Profile;
+use damagelens::engine::settings::TrainSettings;
 
 /// ELPV cells of one kind (`mono` or `poly`) by defect probability, in file order.
 fn elpv(probability: &str, kind: &str) -> Vec<String> {

@@ -2,7 +2,8 @@
 
 mod common;
 
-use damagelens::engine::inspector::{Inspector, TrainSettings, Trainer};
+use damagelens::engine::inspector::{Inspector, Trainer};
+use damagelens::engine::settings::TrainSettings;
 
 #[test]
 fn cracked_cells_score_above_the_threshold_and_unseen_good_cells_below() {

@@ -182,7 +182,7 @@ pub fn CalibratePanel() -> impl IntoView {
         });
     };
     let can_score =
-        move || state.ready() && !state.calibrating() && state.photos.with(|p| p.len() >= crate::engine::inspector::MIN_TRAINING_IMAGES);
+        move || state.ready() && !state.calibrating() && state.photos.with(|p| p.len() >= crate::engine::settings::MIN_TRAINING_IMAGES);
     let held_out = move || state.photos.with(|p| p.len() / 5);
 
     view! {

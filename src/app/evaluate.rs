@@ -19,8 +19,8 @@ use super::files::{blob_of_type, picked_files, read_file};
 use super::state::AppState;
 use super::{actions, client};
 use crate::eval::dataset::{parse, Dataset, Sample};
+use crate::eval::outcome::EvalOutcome;
 use crate::eval::report::{split_calibration, Metrics, PlotLine, Report, AUPRO_MAX_FPR, CALIBRATION_PER_DEFECT};
-use crate::eval::session::EvalOutcome;
 use crate::eval::threshold::{ThresholdMethod, NAMED_METHODS};
 use crate::protocol::{EvalModel, EvalReply, EvalRequest, FailureKind, MaskFile, MethodChoice, Reply, Request, UploadedFile};
 

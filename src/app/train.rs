@@ -7,7 +7,7 @@ use super::files::{blob_of, picked_files, read_files};
 use super::state::{now_ms, AppState, Progress};
 use super::store::Photo;
 use super::{actions, client};
-use crate::engine::inspector::MIN_TRAINING_IMAGES;
+use crate::engine::settings::MIN_TRAINING_IMAGES;
 use crate::protocol::{MethodChoice, TrainChoice};
 
 fn time_left(p: &Progress) -> String {

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{load_inspector, CliResult};
 use crate::engine::clock::{now_ms, StageTimes};
-use crate::engine::inspector::{TrainSettings, Trainer};
+use crate::engine::inspector::Trainer;
+use crate::engine::settings::TrainSettings;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {

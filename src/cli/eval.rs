@@ -10,8 +10,8 @@ use super::{load_inspector, load_with_profile, progress, read_bounded, CliResult
 use crate::engine::inspector::Inspector;
 use crate::engine::profile::Profile;
 use crate::eval::dataset::{load_dir, Sample};
-use crate::eval::report::{evaluate_sample, split_calibration, EvalItem, Metrics, Report, Timing, CALIBRATION_PER_DEFECT};
-use crate::eval::session::EvalSession;
+use crate::eval::report::{split_calibration, EvalItem, Metrics, Report, Timing, CALIBRATION_PER_DEFECT};
+use crate::eval::session::{evaluate_sample, EvalSession};
 use crate::eval::threshold::ThresholdMethod;
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]

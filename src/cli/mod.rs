@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::engine::embed::EmbedConfig;
 use crate::engine::image_ops::MAX_FILE_BYTES;
-use crate::engine::inspector::{Inspector, Method, TrainSettings, Trainer};
+use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::profile::{Profile, MAX_PROFILE_BYTES};
+use crate::engine::settings::{Method, TrainSettings};
 
 #[derive(Parser)]
 #[command(name = "damagelens", version, about = "Visual damage inspection trained on good items only (PaDiM / PatchCore).")]

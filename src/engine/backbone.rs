@@ -10,19 +10,9 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
+use super::embed::FeatureMap;
 use super::manifest::BackboneManifest;
 use super::EngineError;
-
-/// One feature map of the single image in a batch: C x H x W, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureMap {
-    /// The ONNX output it came from.
-    pub name: String,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub data: Vec<f32>,
-}
 
 #[derive(Clone)]
 pub struct Backbone {

@@ -11,9 +11,19 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::backbone::FeatureMap;
 use super::manifest::BackboneManifest;
 use super::EngineError;
+
+/// One feature map of the single image in a batch: C x H x W, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMap {
+    /// The ONNX output it came from.
+    pub name: String,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<f32>,
+}
 
 /// Patch vectors on an H x W grid: `data[(y * width + x) * dims + k]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::backbone::FeatureMap;
+use super::embed::FeatureMap;
 use super::EngineError;
 
 /// Names how [`GlobalEmbedding::from_maps`] pools, so a gallery made another way (by a

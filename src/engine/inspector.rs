@@ -1,12 +1,11 @@
 //! The whole chain for one image, and training a profile from good images.
 
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::backbone::{Backbone, FeatureMap};
+use super::backbone::Backbone;
 use super::calibration_stats::normal_statistics;
 use super::clock::{StageTimes, Stopwatch};
-use super::embed::{EmbedConfig, Embedder, PatchGrid};
+use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::identify::{Gallery, GlobalEmbedding};
 use super::image_ops::Preprocess;
 use super::manifest::BackboneManifest;
@@ -14,10 +13,9 @@ use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
+use super::settings::{Method, TrainSettings, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
 use super::EngineError;
 
-/// Fewer good photos give unreliable per-position Gaussians.
-pub const MIN_TRAINING_IMAGES: usize = 10;
 /// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
 const HOLDOUT_EVERY: usize = 5;
 /// Sigmas above the held-out mean for the threshold without damaged examples. Image
@@ -26,65 +24,6 @@ const HOLDOUT_EVERY: usize = 5;
 /// (ELPV: 12 of 20 cracked cells caught at 3 sigma, 17 at 2, none of 20 good flagged).
 const NORMAL_K: f32 = 2.0;
 const PADIM_REGULARISATION: f64 = 0.01;
-/// Share of training patches PatchCore keeps in its memory bank.
-pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Method {
-    Padim,
-    PatchCore { coreset_ratio: f32 },
-}
-
-/// How one detector is trained: the method and how patches are embedded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectorSettings {
-    pub method: Method,
-    pub embed: EmbedConfig,
-}
-
-/// How a profile is trained: one detector, or several whose maps are averaged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainSettings {
-    pub detectors: Vec<DetectorSettings>,
-    /// Even out each photo's brightness before the backbone (for light that varies
-    /// between photos; see `Preprocess::tensor`).
-    pub even_brightness: bool,
-}
-
-impl DetectorSettings {
-    fn padim(layers: &[&str], neighbourhood: usize) -> Self {
-        let embed = EmbedConfig { layers: layers.iter().map(|l| l.to_string()).collect(), dims: Some(100), seed: 42, neighbourhood };
-        DetectorSettings { method: Method::Padim, embed }
-    }
-
-    fn patchcore(neighbourhood: usize) -> Self {
-        let embed = EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood };
-        DetectorSettings { method: Method::PatchCore { coreset_ratio: PATCHCORE_CORESET_RATIO }, embed }
-    }
-}
-
-impl TrainSettings {
-    /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
-    pub fn padim() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false }
-    }
-
-    /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
-    pub fn patchcore() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false }
-    }
-
-    /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
-    /// with 3x3 neighbourhoods, together with PatchCore on 5x5 neighbourhoods. PaDiM knows where things belong;
-    /// PatchCore knows what patches look like wherever they are. About ten times the
-    /// work of PaDiM alone per photo.
-    pub fn ensemble() -> Self {
-        TrainSettings {
-            detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)],
-            even_brightness: false,
-        }
-    }
-}
 
 /// The result of inspecting one image.
 #[derive(Debug, Clone)]

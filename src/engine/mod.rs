@@ -1,18 +1,24 @@
 //! The pure engine: compiles natively and to wasm32, knows nothing of the browser.
+//! `backbone`, `gpu` and `inspector` run the network and need the `scoring` feature;
+//! the rest is plain data and arithmetic that the page may use too.
 
+#[cfg(feature = "scoring")]
 pub mod backbone;
 pub mod calibration_stats;
 pub mod clock;
 pub mod embed;
 pub mod error;
+#[cfg(feature = "scoring")]
 pub mod gpu;
 pub mod identify;
 pub mod image_ops;
+#[cfg(feature = "scoring")]
 pub mod inspector;
 pub mod manifest;
 pub mod padim;
 pub mod patchcore;
 pub mod postprocess;
 pub mod profile;
+pub mod settings;
 
 pub use error::EngineError;

@@ -5,6 +5,8 @@ pub mod charts;
 pub mod dataset;
 pub mod masks;
 pub mod metrics;
+pub mod outcome;
 pub mod report;
+#[cfg(feature = "scoring")]
 pub mod session;
 pub mod threshold;

@@ -8,11 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::dataset::{Category, Sample};
 use super::metrics::{auroc, average_precision, image_accuracy, pr_curve, roc_curve, Curve, PixelSet};
 use super::threshold::CalibrationSet;
-use crate::engine::error::EngineError;
 use crate::engine::image_ops::decode_rgb;
-use crate::engine::inspector::Inspector;
 use crate::engine::postprocess::AnomalyMap;
-use crate::engine::profile::Profile;
 
 /// AUPRO integrates the PRO curve up to this false-positive rate (MVTec convention).
 pub const AUPRO_MAX_FPR: f64 = 0.3;
@@ -106,41 +103,6 @@ pub fn calibration_set(items: &[EvalItem], map_size: usize) -> CalibrationSet<'_
         anomalous_scores: items.iter().filter(|i| i.anomalous).map(|i| i.score).collect(),
         pixels: Some(pixel_set(items, map_size)),
     }
-}
-
-/// Scores one sample. `mask` is the ground truth file's bytes (or why it could not be
-/// read); a mask that cannot be used is reported in `problems` and the image still
-/// counts at image level. The CLI reads files from a folder, the browser from a drop.
-pub fn evaluate_sample(
-    inspector: &Inspector,
-    profile: &Profile,
-    sample: &Sample,
-    image: &[u8],
-    mask: Option<Result<Vec<u8>, String>>,
-    problems: &mut Vec<String>,
-) -> Result<EvalItem, EngineError> {
-    let (map, image_size) = inspector.anomaly_map(profile, &sample.path, image)?;
-    let mask = match (mask, sample.anomalous) {
-        (_, false) => Some(vec![false; map.values.len()]),
-        (None, true) => None,
-        (Some(bytes), true) => {
-            match bytes.and_then(|b| mask_on_map(sample.mask.as_deref().unwrap_or("mask"), &b, image_size, map.size as u32)) {
-                Ok(m) => Some(m),
-                Err(why) => {
-                    problems.push(format!("{why}; {} evaluated at image level only", sample.path));
-                    None
-                }
-            }
-        }
-    };
-    Ok(EvalItem {
-        path: sample.path.clone(),
-        anomalous: sample.anomalous,
-        category: sample.category,
-        score: map.max(),
-        map: map.values,
-        mask,
-    })
 }
 
 /// A ground-truth mask (any image; bright = damaged) at the anomaly map's resolution.

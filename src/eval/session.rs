@@ -4,56 +4,15 @@
 //! `damagelens eval` (train or take a profile, choose the threshold on a calibration
 //! split, judge the rest), on the same functions, so both give the same numbers.
 
-use serde::{Deserialize, Serialize};
-
 use super::dataset::Sample;
-use super::report::{
-    calibration_set, evaluate_sample, report, report_curves, scores_csv, worst_cases, EvalItem, Report, ReportCurves, Timing,
-};
+use super::outcome::{EvalError, EvalOutcome, GalleryCase};
+use super::report::{calibration_set, mask_on_map, report, report_curves, scores_csv, worst_cases, EvalItem, Report, Timing};
 use super::threshold::{choose, ThresholdMethod};
 use crate::engine::error::EngineError;
-use crate::engine::inspector::{Inspector, TrainSettings, Trainer};
+use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::postprocess::{heatmap_rgba, Calibration};
 use crate::engine::profile::Profile;
-
-/// Why an evaluation cannot go on. Each says what to do.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum EvalError {
-    #[error("the evaluation went out of order ({0}); start it again")]
-    OutOfOrder(&'static str),
-    #[error("the threshold cannot be chosen: {0}")]
-    Threshold(String),
-    #[error("no test photo could be evaluated; check that the folder holds readable PNG or JPEG photos under test/")]
-    NothingJudged,
-    #[error("the report cannot be written: {0}")]
-    Report(String),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
-
-/// One of the worst cases, ready to show beside its photo and ground truth.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GalleryCase {
-    pub path: String,
-    pub anomalous: bool,
-    pub score: f32,
-    /// On the 0..1 scale where the evaluation's threshold is 0.5.
-    pub normalised_score: f32,
-    /// The heatmap (as the inspect view paints it, at the chosen threshold) as a PNG.
-    #[serde(with = "serde_bytes")]
-    pub heatmap_png: Vec<u8>,
-}
-
-/// Everything the report view and its exports need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalOutcome {
-    /// The report exactly as `damagelens eval --json` writes it.
-    pub report_json: String,
-    /// `path,label,category,score`, as `damagelens eval --scores` writes it.
-    pub scores_csv: String,
-    pub curves: ReportCurves,
-    pub gallery: Vec<GalleryCase>,
-}
+use crate::engine::settings::TrainSettings;
 
 /// One evaluation, in the order of its steps: train (or take a profile), calibration
 /// samples, [`EvalSession::choose_threshold`], judged samples, the report. The CLI and
@@ -211,6 +170,41 @@ impl EvalSession {
     pub fn evaluated_profile(&self) -> Option<&Profile> {
         self.profile.as_ref()
     }
+}
+
+/// Scores one sample. `mask` is the ground truth file's bytes (or why it could not be
+/// read); a mask that cannot be used is reported in `problems` and the image still
+/// counts at image level. The CLI reads files from a folder, the browser from a drop.
+pub fn evaluate_sample(
+    inspector: &Inspector,
+    profile: &Profile,
+    sample: &Sample,
+    image: &[u8],
+    mask: Option<Result<Vec<u8>, String>>,
+    problems: &mut Vec<String>,
+) -> Result<EvalItem, EngineError> {
+    let (map, image_size) = inspector.anomaly_map(profile, &sample.path, image)?;
+    let mask = match (mask, sample.anomalous) {
+        (_, false) => Some(vec![false; map.values.len()]),
+        (None, true) => None,
+        (Some(bytes), true) => {
+            match bytes.and_then(|b| mask_on_map(sample.mask.as_deref().unwrap_or("mask"), &b, image_size, map.size as u32)) {
+                Ok(m) => Some(m),
+                Err(why) => {
+                    problems.push(format!("{why}; {} evaluated at image level only", sample.path));
+                    None
+                }
+            }
+        }
+    };
+    Ok(EvalItem {
+        path: sample.path.clone(),
+        anomalous: sample.anomalous,
+        category: sample.category,
+        score: map.max(),
+        map: map.values,
+        mask,
+    })
 }
 
 fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EvalError> {

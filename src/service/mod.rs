@@ -15,8 +15,9 @@ use crate::engine::profile::Profile;
 use crate::engine::EngineError;
 use crate::eval::calibration::CalibrationScores;
 use crate::eval::dataset::Sample;
-use crate::eval::report::{evaluate_sample, EvalItem, Timing};
-use crate::eval::session::{EvalError, EvalSession};
+use crate::eval::outcome::EvalError;
+use crate::eval::report::{EvalItem, Timing};
+use crate::eval::session::{evaluate_sample, EvalSession};
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
     Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, InspectionReply, MaskFile, ProfileSummary,

@@ -16,6 +16,14 @@ pub fn test() -> Result {
     // The app and the worker exist only on wasm32; lint them with the wasm build's toolchain.
     step("Lints, wasm32 (cargo clippy --target wasm32-unknown-unknown, warnings are errors)");
     run_in("cargo", &["clippy", "--target", WASM_TARGET, "--lib", "--bins", "--", "-D", "warnings"], None, &wasm_env())?;
+    // The page is built without the engine (index.html): lint it as it ships.
+    step("Lints, the page without the engine (cargo clippy --no-default-features --bin app)");
+    run_in(
+        "cargo",
+        &["clippy", "--target", WASM_TARGET, "--no-default-features", "--bin", "app", "--", "-D", "warnings"],
+        None,
+        &wasm_env(),
+    )?;
     step("Native tests: engine, backbone export, a real inspection");
     run("cargo", &["test", "--workspace"])?;
     step("WebAssembly build (trunk build --release)");

@@ -11,7 +11,7 @@ use super::{
     bind_group, bind_group_layout, compute_pipeline, dispatch, linear_groups, shader_module, to_u32, Access, ErrorScope, GpuContext,
     GpuError,
 };
-use crate::engine::backbone::FeatureMap;
+use crate::engine::embed::FeatureMap;
 use crate::engine::embed::{Embedder, PatchGrid};
 
 const SOURCE: &str = include_str!("embed.wgsl");

@@ -29,7 +29,8 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::ops::source::TypedSource;
 
 use super::{Activation, Conv2dSpec, ConvOps, Dispatch, ErrorScope, GpuContext, GpuError, GpuFeatureMap, MatmulSpec, OpBuffers, Padding};
-use crate::engine::backbone::{typed_model, FeatureMap};
+use crate::engine::backbone::typed_model;
+use crate::engine::embed::FeatureMap;
 use crate::engine::manifest::BackboneManifest;
 
 const OP: &str = "network";

@@ -1,0 +1,68 @@
+//! How a profile is trained (methods, layers, the fewest photos): plain settings that the
+//! page, the protocol and the engine share, without the backbone that runs them.
+
+use serde::{Deserialize, Serialize};
+
+use super::embed::EmbedConfig;
+
+/// Fewer good photos give unreliable per-position Gaussians.
+pub const MIN_TRAINING_IMAGES: usize = 10;
+/// Share of training patches PatchCore keeps in its memory bank.
+pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Method {
+    Padim,
+    PatchCore { coreset_ratio: f32 },
+}
+
+/// How one detector is trained: the method and how patches are embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSettings {
+    pub method: Method,
+    pub embed: EmbedConfig,
+}
+
+/// How a profile is trained: one detector, or several whose maps are averaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub detectors: Vec<DetectorSettings>,
+    /// Even out each photo's brightness before the backbone (for light that varies
+    /// between photos; see `Preprocess::tensor`).
+    pub even_brightness: bool,
+}
+
+impl DetectorSettings {
+    fn padim(layers: &[&str], neighbourhood: usize) -> Self {
+        let embed = EmbedConfig { layers: layers.iter().map(|l| l.to_string()).collect(), dims: Some(100), seed: 42, neighbourhood };
+        DetectorSettings { method: Method::Padim, embed }
+    }
+
+    fn patchcore(neighbourhood: usize) -> Self {
+        let embed = EmbedConfig { layers: vec!["feat_s8".into(), "feat_s16".into()], dims: Some(100), seed: 42, neighbourhood };
+        DetectorSettings { method: Method::PatchCore { coreset_ratio: PATCHCORE_CORESET_RATIO }, embed }
+    }
+}
+
+impl TrainSettings {
+    /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
+    pub fn padim() -> Self {
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false }
+    }
+
+    /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
+    pub fn patchcore() -> Self {
+        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false }
+    }
+
+    /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
+    /// with 3x3 neighbourhoods, together with PatchCore on 5x5 neighbourhoods. PaDiM knows where things belong;
+    /// PatchCore knows what patches look like wherever they are. About ten times the
+    /// work of PaDiM alone per photo.
+    pub fn ensemble() -> Self {
+        TrainSettings {
+            detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)],
+            even_brightness: false,
+        }
+    }
+}
