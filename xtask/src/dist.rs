@@ -7,6 +7,8 @@
 //! - the service worker (`www/sw.js`) is written with the list of every file of the build
 //!   and a cache name made from their contents: a new build gets a new cache, an
 //!   unchanged build keeps its cache.
+//! - the page's bundle is checked to hold no engine: it is built without the `scoring`
+//!   feature, and a dependency that slipped back would bring all of tract with it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,38 @@ pub fn finish_dist() -> Result {
         write(&staging.join(name), &encode_png(side, &draw_icon(side, maskable))?)?;
     }
 
+    check_page_bundle(&staging)?;
     write_service_worker(&staging)
+}
+
+/// Crates of the engine whose source paths (in panic messages) give them away.
+const ENGINE_CRATES: &[&str] = &["tract-core-", "tract-onnx-", "tract-linalg-", "wgpu-core-"];
+
+/// The page's wasm (`app-*_bg.wasm`) must not carry engine code.
+fn check_page_bundle(staging: &Path) -> Result {
+    let mut pages = 0;
+    for name in files_under(staging)? {
+        if !(name.starts_with("app-") && name.ends_with("_bg.wasm")) {
+            continue;
+        }
+        pages += 1;
+        let path = staging.join(&name);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(found) = engine_crate_in(&bytes) {
+            return Err(format!(
+                "{name}: the page's bundle links the engine ({found}...). Something the page uses needs the `scoring` \
+                 feature; move what the page needs into a module that compiles without it"
+            ));
+        }
+    }
+    if pages == 0 {
+        return Err("finish-dist: no page bundle (app-*_bg.wasm) in the build".to_string());
+    }
+    Ok(())
+}
+
+fn engine_crate_in(bytes: &[u8]) -> Option<&'static str> {
+    ENGINE_CRATES.iter().copied().find(|name| bytes.windows(name.len()).any(|w| w == name.as_bytes()))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result {
@@ -205,6 +238,12 @@ mod tests {
         assert!(name.starts_with("start-") && name.ends_with(".js"));
         assert_eq!(body, "import init from '/app-1.js';\nawait init();\n");
         assert_eq!(page, format!("<head><script type=\"module\" src=\"/{name}\"></script><script src=\"/x.js\"></script></head>"));
+    }
+
+    #[test]
+    fn engine_code_is_found_by_its_crate_paths() {
+        assert_eq!(engine_crate_in(b"\0.cargo/registry/src/tract-core-0.23.9/src/ops.rs\0"), Some("tract-core-"));
+        assert_eq!(engine_crate_in(b"leptos-0.8.23/src/lib.rs"), None);
     }
 
     #[test]
