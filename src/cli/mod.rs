@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod handheld;
 mod identify;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Time the backbone and whole inspections on this machine; prints JSON.
     Bench(bench::BenchArgs),
+    /// Copy a dataset as if every photo were taken hand-held: each shifted, turned, zoomed
+    /// and lit at random (seeded), masks moved with their photos.
+    Handheld(handheld::HandHeldArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +157,7 @@ pub fn main() -> i32 {
         Command::Identify(args) => identify::run(&cli.backbone, &args),
         Command::Eval(args) => eval::run(&cli.backbone, &args),
         Command::Bench(args) => bench::run(&cli.backbone, &args),
+        Command::Handheld(args) => handheld::run(&args),
     };
     match result {
         Ok(()) => 0,

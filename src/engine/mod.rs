@@ -20,5 +20,6 @@ pub mod patchcore;
 pub mod postprocess;
 pub mod profile;
 pub mod settings;
+pub mod warp;
 
 pub use error::EngineError;
