@@ -69,6 +69,7 @@ fn seed_profile() -> Vec<u8> {
         backbone: BackboneId { name: "efficientnet_lite0".into(), sha256: "ab".repeat(32), input_size: 224 },
         detectors: vec![padim, patchcore],
         even_brightness: true,
+        augment: 3,
         calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
         training_images: 12,
         gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{progress, read_bounded, CliResult};
 use crate::engine::image_ops::decode_rgb;
 use crate::eval::dataset::load_dir;
-use crate::eval::handheld::HandHeld;
+use crate::engine::handheld::HandHeld;
 
 #[derive(clap::Args)]
 pub struct HandHeldArgs {

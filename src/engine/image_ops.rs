@@ -220,6 +220,22 @@ impl Preprocess {
         Ok((self.tensor(&rgb, even_brightness), rgb.dimensions()))
     }
 
+    /// A photo file decoded and resized to the backbone's input, as [`Self::tensor`]
+    /// resizes it (so `tensor(&resized(..))` is the same as [`Self::photo`]'s tensor).
+    pub fn resized(&self, file: &str, bytes: &[u8]) -> Result<RgbImage, EngineError> {
+        let rgb = decode_rgb(file, bytes)?;
+        Ok(self.resize(&rgb))
+    }
+
+    fn resize(&self, image: &RgbImage) -> RgbImage {
+        let s = self.size;
+        if image.dimensions() == (s, s) {
+            image.clone()
+        } else {
+            image::imageops::resize(image, s, s, FilterType::Triangle)
+        }
+    }
+
     /// Returns the 1x3xSxS tensor in CHW order. With `even_brightness`, the photo's
     /// pixels are first shifted and stretched to a fixed mean and spread, so a photo
     /// taken under brighter or dimmer light looks like the others: differences in
@@ -227,7 +243,7 @@ impl Preprocess {
     /// over).
     pub fn tensor(&self, image: &RgbImage, even_brightness: bool) -> Vec<f32> {
         let s = self.size;
-        let resized = if image.dimensions() == (s, s) { image.clone() } else { image::imageops::resize(image, s, s, FilterType::Triangle) };
+        let resized = self.resize(image);
         let plane = (s * s) as usize;
         let (shift, stretch) = if even_brightness {
             let n = resized.as_raw().len().max(1) as f64;

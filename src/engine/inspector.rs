@@ -6,6 +6,7 @@ use super::backbone::Backbone;
 use super::calibration_stats::normal_statistics;
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{Embedder, FeatureMap, PatchGrid};
+use super::handheld::HandHeld;
 use super::identify::{Gallery, GlobalEmbedding};
 use super::image_ops::Preprocess;
 use super::manifest::BackboneManifest;
@@ -260,6 +261,7 @@ pub struct Trainer {
     inspector: Inspector,
     members: Vec<Member>,
     even_brightness: bool,
+    augment: u32,
     seen: usize,
     /// Every good photo's global embedding, for the product's identification gallery.
     photos: Vec<GlobalEmbedding>,
@@ -281,7 +283,14 @@ impl Trainer {
                 Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
             })
             .collect::<Result<_, EngineError>>()?;
-        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: settings.even_brightness, seen: 0, photos: Vec::new() })
+        Ok(Trainer {
+            inspector: inspector.clone(),
+            members,
+            even_brightness: settings.even_brightness,
+            augment: settings.augment,
+            seen: 0,
+            photos: Vec::new(),
+        })
     }
 
     /// A trainer that embeds and fits as `profile` was trained, so that the same good
@@ -299,33 +308,61 @@ impl Trainer {
                 Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
             })
             .collect();
-        Ok(Trainer { inspector: inspector.clone(), members, even_brightness: profile.even_brightness, seen: 0, photos: Vec::new() })
+        Ok(Trainer {
+            inspector: inspector.clone(),
+            members,
+            even_brightness: profile.even_brightness,
+            augment: profile.augment,
+            seen: 0,
+            photos: Vec::new(),
+        })
     }
 
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let (maps, _) = self.inspector.feature_maps(file, bytes, self.even_brightness)?;
-        let mut grids = Vec::with_capacity(self.members.len());
-        for m in &self.members {
-            let grid = m.embedder.embed(&maps)?;
-            if m.grid.is_some_and(|g| g != (grid.height, grid.width)) {
-                return Err(EngineError::Training(format!("{file}: its feature grid differs from the other photos")));
-            }
-            grids.push(grid);
-        }
+        let image = self.inspector.preprocess.resized(file, bytes)?;
+        let maps = self.inspector.backbone.run(self.inspector.preprocess.tensor(&image, self.even_brightness))?;
+        let grids = self.grids(file, &maps)?;
         let embedding = GlobalEmbedding::from_maps(&maps)?;
         self.seen += 1;
         self.photos.push(embedding);
         let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
-        for (m, grid) in self.members.iter_mut().zip(grids) {
+        // Hand-held copies are learnt, never held out: the threshold is chosen on photos
+        // as the person took them.
+        let mut copies = Vec::new();
+        if !held_out {
+            for copy in 1..=self.augment {
+                let shot = HandHeld::default().shot(u64::from(copy), &format!("{}/{file}", self.seen), image.dimensions());
+                let maps = self.inspector.backbone.run(self.inspector.preprocess.tensor(&shot.photo(&image), self.even_brightness))?;
+                copies.push(self.grids(file, &maps)?);
+            }
+        }
+        for (i, (m, grid)) in self.members.iter_mut().zip(grids).enumerate() {
             m.grid = Some((grid.height, grid.width));
             if held_out {
                 m.holdout.push(grid);
             } else {
                 m.fit.add(&grid)?;
+                for copy in &copies {
+                    m.fit.add(&copy[i])?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Each detector's patch grid of one photo's feature maps.
+    fn grids(&self, file: &str, maps: &[FeatureMap]) -> Result<Vec<PatchGrid>, EngineError> {
+        self.members
+            .iter()
+            .map(|m| {
+                let grid = m.embedder.embed(maps)?;
+                if m.grid.is_some_and(|g| g != (grid.height, grid.width)) {
+                    return Err(EngineError::Training(format!("{file}: its feature grid differs from the other photos")));
+                }
+                Ok(grid)
+            })
+            .collect()
     }
 
     /// The detectors fitted without the held-out photos (each on its common scale), and
@@ -383,6 +420,7 @@ impl Trainer {
             backbone: self.inspector.backbone_id(),
             detectors,
             even_brightness: self.even_brightness,
+            augment: self.augment,
             calibration: Calibration {
                 threshold,
                 min: lo,

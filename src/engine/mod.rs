@@ -8,6 +8,7 @@ pub mod calibration_stats;
 pub mod clock;
 pub mod embed;
 pub mod error;
+pub mod handheld;
 #[cfg(feature = "scoring")]
 pub mod gpu;
 pub mod identify;

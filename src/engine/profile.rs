@@ -141,6 +141,8 @@ pub struct Profile {
     pub detectors: Vec<Detector>,
     /// Photos' brightness is evened out before the backbone.
     pub even_brightness: bool,
+    /// Hand-held copies learnt beside each training photo (`TrainSettings::augment`).
+    pub augment: u32,
     pub calibration: Calibration,
     pub training_images: usize,
     /// Good photos' global embeddings, to tell this product from others ("Auto").
@@ -169,6 +171,9 @@ struct Header {
     detectors: Vec<DetectorHeader>,
     #[serde(default)]
     even_brightness: bool,
+    /// Absent in files written before training could add hand-held copies.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    augment: u32,
     /// Version 1 kept its single detector's settings at the top level.
     #[serde(flatten, default, skip_serializing)]
     version_1: Option<Version1Detector>,
@@ -194,6 +199,10 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Profile {
     pub fn to_bytes(&self) -> Result<Vec<u8>, EngineError> {
         let header = Header {
@@ -215,6 +224,7 @@ impl Profile {
                 .collect(),
             version_1: None,
             even_brightness: self.even_brightness,
+            augment: self.augment,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
             gallery: self.gallery.as_ref().map(Gallery::header),
@@ -380,6 +390,7 @@ impl Profile {
             backbone: header.backbone,
             detectors,
             even_brightness: header.even_brightness,
+            augment: header.augment,
             calibration: header.calibration,
             training_images: header.training_images,
             gallery,
@@ -432,6 +443,7 @@ mod tests {
             backbone: BackboneId { name: "efficientnet_lite0".into(), sha256: "ab".repeat(32), input_size: 224 },
             detectors: vec![Detector { embedder, grid: (2, 1), model, scale: MapScale::IDENTITY }],
             even_brightness: false,
+            augment: 0,
             calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
             training_images: 12,
             gallery: None,

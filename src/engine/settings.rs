@@ -30,6 +30,11 @@ pub struct TrainSettings {
     /// Even out each photo's brightness before the backbone (for light that varies
     /// between photos; see `Preprocess::tensor`).
     pub even_brightness: bool,
+    /// Hand-held copies of each training photo (seeded shift, turn, zoom and light within
+    /// the range of [`crate::engine::handheld::HandHeld`]) learnt beside it: the model then
+    /// knows the item as a tablet held by hand sees it. 0 learns the photos as they are.
+    #[serde(default)]
+    pub augment: u32,
 }
 
 impl DetectorSettings {
@@ -47,12 +52,12 @@ impl DetectorSettings {
 impl TrainSettings {
     /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
     pub fn padim() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false }
+        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false, augment: 0 }
     }
 
     /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
     pub fn patchcore() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false }
+        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false, augment: 0 }
     }
 
     /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
@@ -63,6 +68,7 @@ impl TrainSettings {
         TrainSettings {
             detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)],
             even_brightness: false,
+            augment: 0,
         }
     }
 }

@@ -3,7 +3,6 @@
 pub mod calibration;
 pub mod charts;
 pub mod dataset;
-pub mod handheld;
 pub mod masks;
 pub mod metrics;
 pub mod outcome;

@@ -1,6 +1,8 @@
-//! Hand-held variants of a dataset: every photo shifted, turned, zoomed and lit a little
-//! differently, as store staff holding a tablet take them, with each mask moved the same
-//! way. Seeded: the same seed and file give the same shot on every machine.
+//! Hand-held shots: every photo shifted, turned, zoomed and lit a little differently, as
+//! store staff holding a tablet take them, with each mask moved the same way. Seeded: the
+//! same seed and file give the same shot on every machine. `damagelens handheld` makes
+//! hand-held variants of a dataset with it, and training can add hand-held copies of each
+//! good photo (`TrainSettings::augment`).
 //!
 //! Where a moved photo has no pixels (the item's surroundings out of the original frame),
 //! its edge pixels are repeated (see [`crate::engine::warp`]): a real camera would still
@@ -11,7 +13,7 @@ use image::{GrayImage, RgbImage};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::warp::{centre_of, scale_brightness, warp_mask, warp_rgb, Affine, Similarity};
+use super::warp::{centre_of, scale_brightness, warp_mask, warp_rgb, Affine, Similarity};
 
 /// How far a hand-held shot strays from the aligned one, each drawn uniformly in ±range.
 #[derive(Debug, Clone, Copy, PartialEq)]
