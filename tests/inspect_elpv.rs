@@ -72,3 +72,48 @@ fn the_ensemble_ranks_cracked_cells_above_good_ones_and_survives_its_file() {
     let reread = damagelens::engine::profile::Profile::from_bytes("solar.dlprofile", &bytes, Some(&manifest.onnx_sha256)).unwrap();
     assert_eq!(score(&reread, &cracked[0]), damaged[0]);
 }
+
+/// Hand-held copies: learnt beside each photo (PatchCore's bank grows with them), never
+/// held out (the threshold is still chosen on the photos as taken), kept in the file, and
+/// retraining like the profile (as "mark as good" does) learns the same copies again.
+#[test]
+fn hand_held_copies_are_learnt_kept_and_learnt_again_alike() {
+    use damagelens::engine::patchcore::PatchCoreModel;
+    use damagelens::engine::profile::{AnomalyModel, Profile};
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let train = |settings: &TrainSettings| {
+        let mut trainer = Trainer::new(&inspector, settings).unwrap();
+        for file in &good[..10] {
+            trainer.add(file, &common::read(file)).unwrap();
+        }
+        trainer.finish("cell").unwrap()
+    };
+    let bank = |p: &Profile| match &p.detectors[0].model {
+        AnomalyModel::PatchCore(PatchCoreModel { bank, dims }) => bank.len() / dims,
+        AnomalyModel::Padim(_) => unreachable!("PatchCore was trained"),
+    };
+    let plain = train(&TrainSettings::patchcore());
+    let mut settings = TrainSettings::patchcore();
+    settings.augment = 2;
+    let augmented = train(&settings);
+    assert_eq!(augmented.augment, 2);
+    // The final fit takes all ten photos, with copies of the eight that were not held
+    // out: 26 photos' patches instead of 10, so 2.6 times the coreset (1% of them).
+    let (b0, b2) = (bank(&plain), bank(&augmented));
+    assert!((b0 * 26 / 10).abs_diff(b2) <= 2, "bank {b0} plain, {b2} with two copies");
+    // The same photos were held out: as many held-out scores, so the same statistics rule.
+    assert_eq!(plain.training_images, augmented.training_images);
+    assert_ne!(plain.calibration.threshold, augmented.calibration.threshold);
+
+    let reread = Profile::from_bytes("cell.dlprofile", &augmented.to_bytes().unwrap(), None).unwrap();
+    assert_eq!(reread.augment, 2);
+    let mut again = Trainer::like(&inspector, &reread).unwrap();
+    for file in &good[..10] {
+        again.add(file, &common::read(file)).unwrap();
+    }
+    let again = again.finish("cell").unwrap();
+    assert_eq!(bank(&again), b2);
+    assert_eq!(again.calibration.threshold, augmented.calibration.threshold);
+}

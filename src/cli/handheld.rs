@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{progress, read_bounded, CliResult};
+use crate::engine::handheld::HandHeld;
 use crate::engine::image_ops::decode_rgb;
 use crate::eval::dataset::load_dir;
-use crate::engine::handheld::HandHeld;
 
 #[derive(clap::Args)]
 pub struct HandHeldArgs {

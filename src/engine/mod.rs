@@ -8,9 +8,9 @@ pub mod calibration_stats;
 pub mod clock;
 pub mod embed;
 pub mod error;
-pub mod handheld;
 #[cfg(feature = "scoring")]
 pub mod gpu;
+pub mod handheld;
 pub mod identify;
 pub mod image_ops;
 #[cfg(feature = "scoring")]
