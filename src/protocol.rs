@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::clock::StageTimes;
-use crate::engine::postprocess::Calibration;
+use crate::engine::postprocess::{Band, Calibration, CheckBand};
 use crate::engine::profile::{short, AnomalyModel, ModelCost, Profile};
 use crate::engine::settings::TrainSettings;
 use crate::eval::calibration::CalibrationScores;
@@ -282,6 +282,9 @@ pub struct ProfileSummary {
     pub training_images: usize,
     pub threshold: f32,
     pub threshold_method: String,
+    /// The CHECK band below the threshold; absent in summaries saved before it existed.
+    #[serde(default)]
+    pub check: Option<CheckBand>,
     pub input_size: u32,
     pub cost: ModelCost,
     /// Summaries saved before this field existed read as PaDiM, as taken.
@@ -298,6 +301,7 @@ impl ProfileSummary {
             training_images: profile.training_images,
             threshold: profile.calibration.threshold,
             threshold_method: profile.calibration.method.clone(),
+            check: profile.calibration.check.clone(),
             input_size: profile.backbone.input_size,
             cost: profile.cost(),
             choice: TrainChoice::of(profile),
@@ -310,7 +314,7 @@ pub struct InspectionReply {
     pub file: String,
     pub score: f32,
     pub normalised_score: f32,
-    pub damaged: bool,
+    pub band: Band,
     pub threshold: f32,
     pub latency_ms: f64,
     /// Where the time went, and on which backend.

@@ -70,7 +70,13 @@ fn seed_profile() -> Vec<u8> {
         detectors: vec![padim, patchcore],
         even_brightness: true,
         augment: 3,
-        calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
+        calibration: Calibration {
+            threshold: 3.0,
+            min: 1.0,
+            max: 5.0,
+            method: "manual".into(),
+            check: Some(damagelens::engine::postprocess::CheckBand { from: 2.5, why: "manual".into() }),
+        },
         training_images: 12,
         gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),
     }

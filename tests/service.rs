@@ -8,6 +8,7 @@ use std::cell::Cell;
 use damagelens::engine::clock::StageTimes;
 use damagelens::engine::gpu::{GpuError, InspectError};
 use damagelens::engine::inspector::{Inspection, Inspector};
+use damagelens::engine::postprocess::Band;
 use damagelens::engine::profile::Profile;
 use damagelens::eval::dataset::parse;
 use damagelens::protocol::{
@@ -174,11 +175,11 @@ fn train_load_inspect_and_calibrate_through_the_service() {
     assert_eq!(failure(&mut service, 15, Request::SetCalibration { calibration: calibration.clone() }).kind, FailureKind::Evaluation);
     calibration.threshold = crack.score + 1.0;
     assert!(matches!(reply(&mut service, 16, Request::SetCalibration { calibration }), Reply::Calibrated { .. }));
-    assert!(!inspected(&mut service, 17, &cracked[0]).damaged, "the new threshold is the one used");
+    assert_ne!(inspected(&mut service, 17, &cracked[0]).band, Band::Damaged, "the new threshold is the one used");
     let mut calibration = service.active_profile().unwrap().calibration.clone();
     calibration.threshold = ok.score - 0.001;
     reply(&mut service, 18, Request::SetCalibration { calibration });
-    assert!(inspected(&mut service, 19, &good[30]).damaged);
+    assert_eq!(inspected(&mut service, 19, &good[30]).band, Band::Damaged);
 }
 
 #[test]

@@ -563,6 +563,11 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
             ))
         })
     };
+    // The CHECK band below the threshold, from the same photos.
+    let check = move || {
+        let t = threshold.get()?;
+        Some(scores.with_value(|s| s.calibration(t, String::new()).check))
+    };
     let too_many_flagged = move || {
         let t = threshold.get()?;
         scores.with_value(|s| s.good_flagged(t)).filter(|&share| share > FLAGGED_WARNING)
@@ -661,6 +666,21 @@ fn ThresholdChoice(scores: CalibrationScores) -> impl IntoView {
                 }.into_any(),
             }}
             <p data-testid="flagged-share" aria-live="polite">{flagged}</p>
+            {move || check().map(|band| match band {
+                Some(band) => view! {
+                    <p class="hint" data-testid="check-band" data-check-from=band.from.to_string()>
+                        <strong>"Three verdicts. "</strong>{format!(
+                            "DAMAGED from the threshold up; CHECK (a person looks) from {:.3} up to it; OK below. {}",
+                            band.from, band.why
+                        )}
+                    </p>
+                }.into_any(),
+                None => view! {
+                    <p class="hint" data-testid="check-band" data-check-from="">
+                        "Two verdicts here: no calibration photo scores between OK and DAMAGED, so there is no CHECK band."
+                    </p>
+                }.into_any(),
+            })}
             {move || too_many_flagged().map(|share| view! {
                 <p class="warn" role="status" data-testid="flagged-warning">{format!(
                     "This threshold would flag {} of good items. Damage is rare, so on a line most of its flags would be \

@@ -575,6 +575,10 @@ fn figure(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
 }
 
+fn percent(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "–".into())
+}
+
 #[component]
 fn ReportView(shown: Rc<Shown>) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -598,6 +602,14 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
         <div class="eval-report" data-testid="eval-report" data-image-auroc=figure(r.overall.image_AUROC)>
             <h3>{format!("Report: {}", shown.folder)}</h3>
             <p data-testid="eval-threshold-used">{format!("Threshold {:.3}: {}", r.threshold, r.threshold_method)}</p>
+            <p data-testid="eval-check-band">{match r.check_from {
+                Some(from) => format!(
+                    "CHECK from {from:.3} up to the threshold: {} of the photos go to a person; {} of the damaged ones pass as OK.",
+                    percent(r.overall.check_share),
+                    percent(r.overall.damaged_passed_as_ok)
+                ),
+                None => format!("No CHECK band: {} of the damaged photos pass as OK.", percent(r.overall.damaged_passed_as_ok)),
+            }}</p>
             {timing.map(|t| view! { <p class="hint">{t}</p> })}
             <div class="table-wrap">
                 <table class="metrics">
@@ -606,6 +618,7 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
                         <th scope="col">"Category"</th><th scope="col">"Photos"</th><th scope="col">"Damaged"</th>
                         <th scope="col">"Image AUROC"</th><th scope="col">"Image AP"</th><th scope="col">"Pixel AUROC"</th><th scope="col">"AUPRO"</th>
                         <th scope="col">"IoU"</th><th scope="col">"F1"</th><th scope="col">"Precision"</th><th scope="col">"Recall"</th><th scope="col">"Image accuracy"</th>
+                        <th scope="col">"CHECK share"</th>
                     </tr></thead>
                     <tbody>
                         {rows.into_iter().map(|(name, m)| view! {
@@ -614,7 +627,7 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
                                 <td>{m.images}</td><td>{m.anomalous}</td>
                                 <td>{figure(m.image_AUROC)}</td><td>{figure(m.image_AP)}</td><td>{figure(m.pixel_AUROC)}</td><td>{figure(m.pixel_AUPRO)}</td>
                                 <td>{figure(m.pixel_IoU)}</td><td>{figure(m.pixel_F1)}</td><td>{figure(m.pixel_precision)}</td><td>{figure(m.pixel_recall)}</td>
-                                <td>{figure(m.image_accuracy)}</td>
+                                <td>{figure(m.image_accuracy)}</td><td>{figure(m.check_share)}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>

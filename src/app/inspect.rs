@@ -10,6 +10,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageDat
 use super::actions;
 use super::files::{picked_files, read_files};
 use super::state::{AppState, InspectionItem};
+use crate::engine::postprocess::Band;
 use crate::protocol::{InspectionReply, UploadedFile};
 
 /// Widest the overlay is drawn; the photo keeps its aspect ratio.
@@ -89,12 +90,13 @@ pub fn InspectPanel() -> impl IntoView {
                 <p class="hint" aria-live="polite">{move || format!("Inspecting… {} to go", pending())}</p>
             </Show>
             {move || shown().and_then(|i| i.reply).map(|r| view! {
-                <div class="verdict" data-testid="verdict"
-                    data-verdict=if r.damaged { "damaged" } else { "ok" }
+                <div class=format!("verdict {}", r.band.as_str()) data-testid="verdict"
+                    data-verdict=r.band.as_str()
                     data-score=format!("{:.4}", r.normalised_score) data-raw-score=format!("{}", r.score)
-                    class:damaged=r.damaged aria-live="polite">
-                    <strong>{if r.damaged { "DAMAGED" } else { "OK" }}</strong>
+                    aria-live="polite">
+                    <strong>{r.band.label()}</strong>
                     <span>{format!("score {:.2} (threshold 0.50) · raw {:.1} / {:.1}", r.normalised_score, r.score, r.threshold)}</span>
+                    <span class="hint">{band_hint(r.band)}</span>
                 </div>
                 <p class="hint">{r.file.clone()}" · "<span data-testid="latency-ms">{format!("{:.0}", r.latency_ms)}</span>" ms on "
                     <span data-testid="inspected-on">{r.backend.label()}</span></p>
@@ -125,6 +127,15 @@ pub fn InspectPanel() -> impl IntoView {
     }
 }
 
+/// What each verdict asks of the person.
+fn band_hint(band: Band) -> &'static str {
+    match band {
+        Band::Ok => "Looks like the good photos.",
+        Band::Check => "Unsure: look at the item yourself before it goes on.",
+        Band::Damaged => "Set it aside.",
+    }
+}
+
 #[component]
 fn ResultTile(tag: u32) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -137,9 +148,7 @@ fn ResultTile(tag: u32) -> impl IntoView {
         let _ = web_sys::Url::revoke_object_url(&revoke);
     });
     let (status, class) = match (&item.reply, &item.error) {
-        (Some(r), _) => {
-            (format!("{} {:.2}", if r.damaged { "DAMAGED" } else { "OK" }, r.normalised_score), if r.damaged { "damaged" } else { "ok" })
-        }
+        (Some(r), _) => (format!("{} {:.2}", r.band.label(), r.normalised_score), r.band.as_str()),
         (None, Some(_)) => ("could not be inspected".to_string(), "failed"),
         (None, None) => ("…".to_string(), "pending"),
     };

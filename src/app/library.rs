@@ -129,6 +129,7 @@ pub fn LibraryPanel() -> impl IntoView {
                             <dt>"Backbone"</dt><dd>{format!("{} at {} px", s.backbone, s.input_size)}</dd>
                             <dt>"Threshold"</dt><dd>{format!("{:.2}", s.threshold)}</dd>
                             <dt>"Chosen by"</dt><dd>{s.threshold_method.clone()}</dd>
+                            <dt>"CHECK band"</dt><dd>{s.check.clone().map(|c| c.why).unwrap_or_else(|| "none: OK or DAMAGED only".into())}</dd>
                             <dt>"Model"</dt><dd>{format!("{:.1} MB{}, {:.0} M multiply-adds per photo",
                                 s.cost.model_bytes as f64 / 1e6,
                                 s.cost.bank_size.map(|n| format!(", {n} patches in memory")).unwrap_or_default(),

@@ -119,6 +119,7 @@ pub fn TrainPanel() -> impl IntoView {
                     <p><strong>{name}</strong>" is ready: "{s.method.clone()}" on "{s.training_images}" good photos."</p>
                     <p data-testid="profile-threshold">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
                     <p class="hint" data-testid="profile-threshold-method">{s.threshold_method.clone()}</p>
+                    {s.check.map(|c| view! { <p class="hint" data-testid="profile-check-band">{c.why}</p> })}
                 </div>
             })}
         </section>

@@ -185,13 +185,17 @@ fn print_report(profile: &Profile, r: &Report) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into());
     println!("{} ({}, {} training images)", profile.name, profile.method_name(), profile.training_images);
     println!("threshold {:.3}: {}", r.threshold, r.threshold_method);
+    match r.check_from {
+        Some(from) => println!("CHECK from {from:.3} up to the threshold: a person looks at those"),
+        None => println!("no CHECK band: every photo is OK or DAMAGED"),
+    }
     println!(
-        "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy"
+        "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "images", "img AUROC", "img AP", "px AUROC", "AUPRO", "IoU", "F1", "precision", "recall", "accuracy", "CHECK", "missed OK"
     );
     let row = |name: &str, m: &Metrics| {
         println!(
-            "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             name,
             m.images,
             f(m.image_AUROC),
@@ -202,7 +206,9 @@ fn print_report(profile: &Profile, r: &Report) {
             f(m.pixel_F1),
             f(m.pixel_precision),
             f(m.pixel_recall),
-            f(m.image_accuracy)
+            f(m.image_accuracy),
+            f(m.check_share),
+            f(m.damaged_passed_as_ok)
         )
     };
     for (name, m) in &r.categories {

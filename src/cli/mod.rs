@@ -380,11 +380,13 @@ fn calibrate(
     let chosen =
         crate::eval::threshold::choose(&estimator, &crate::eval::report::calibration_set(&items, profile.backbone.input_size as usize))?;
     let (lo, hi) = items.iter().flat_map(|i| i.map.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let scores = |anomalous: bool| items.iter().filter(|i| i.anomalous == anomalous).map(|i| i.score).collect::<Vec<_>>();
     profile.calibration = crate::engine::postprocess::Calibration {
         threshold: chosen.value,
         min: lo.min(chosen.value),
         max: hi.max(chosen.value),
         method: chosen.explanation.clone(),
+        check: crate::engine::calibration_stats::check_band(&scores(false), &scores(true), chosen.value),
     };
     save_profile(&profile, out)?;
     let flagged = chosen
@@ -404,6 +406,7 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
     // image at all could be inspected, so one odd file does not hide the others' results.
     let files = image_files(images)?;
     let mut failures = 0;
+    let mut bands = [0usize; 3];
     for path in &files {
         let name = path.display().to_string();
         let result = read_bounded(path).and_then(|bytes| {
@@ -415,18 +418,27 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
             Ok(r)
         });
         match result {
-            Ok(r) => println!(
-                "{}",
-                serde_json::json!({
-                    "file": name, "score": r.score, "normalised_score": r.normalised_score,
-                    "verdict": if r.damaged { "damaged" } else { "ok" }, "threshold": profile.calibration.threshold,
-                })
-            ),
+            Ok(r) => {
+                bands[r.band as usize] += 1;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": name, "score": r.score, "normalised_score": r.normalised_score,
+                        "verdict": r.band.as_str(), "threshold": profile.calibration.threshold,
+                        "check_from": profile.calibration.check.as_ref().map(|c| c.from),
+                    })
+                )
+            }
             Err(message) => {
                 failures += 1;
                 eprintln!("damagelens: {message}");
             }
         }
+    }
+    let judged: usize = bands.iter().sum();
+    if judged > 1 {
+        let share = |n: usize| format!("{n} ({:.0}%)", 100.0 * n as f64 / judged as f64);
+        eprintln!("damagelens: {judged} judged: OK {}, CHECK {}, DAMAGED {}", share(bands[0]), share(bands[1]), share(bands[2]));
     }
     batch_outcome(files.len(), failures, "inspect", "inspected")
 }

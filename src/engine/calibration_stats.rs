@@ -2,12 +2,62 @@
 //! photo has been seen. It lives in the engine because training needs it; the
 //! evaluation's threshold estimators (`eval::threshold`) build on the same numbers.
 
+use super::postprocess::CheckBand;
+
 /// Normal-score statistics: needs no damaged image at all. The threshold is
 /// `mean + k * std` of good images' scores, and never below the highest of them, so
 /// none of the good images it was chosen on would be flagged.
 pub fn normal_statistics(good_scores: &[f32], k: f32) -> Result<f32, String> {
     let (mean, sd, max) = mean_sd_max(good_scores)?;
     Ok(((mean + k as f64 * sd) as f32).max(max))
+}
+
+/// Share of the damaged calibration photos the CHECK band may let through as OK.
+pub const MISS_BUDGET: f64 = 0.05;
+/// With good photos alone, CHECK starts this many standard deviations above their mean:
+/// below training's usual threshold (2), and high enough that only about one good item
+/// in fifteen goes to a person when scores spread normally (one sigma would send one in six).
+pub const CHECK_K: f64 = 1.5;
+
+/// Where CHECK begins below `threshold` (DAMAGED). With damaged calibration photos, at
+/// the score that keeps at most [`MISS_BUDGET`] of them below it (with fewer than 20,
+/// the lowest of them: none is called OK). With good photos alone, [`CHECK_K`] standard
+/// deviations above their mean. None when no score would fall between OK and DAMAGED,
+/// or there is nothing to go on.
+pub fn check_band(good: &[f32], damaged: &[f32], threshold: f32) -> Option<CheckBand> {
+    let good_in = |from: f32| {
+        let n = good.iter().filter(|s| **s >= from && **s < threshold).count();
+        if good.is_empty() {
+            String::new()
+        } else {
+            format!(" {n} of the {} good calibration photos fall in it.", good.len())
+        }
+    };
+    let mut caught: Vec<f32> = damaged.iter().copied().filter(|s| s.is_finite()).collect();
+    if !caught.is_empty() {
+        caught.sort_by(f32::total_cmp);
+        let k = (MISS_BUDGET * caught.len() as f64).floor() as usize;
+        let from = caught[k];
+        if from >= threshold {
+            return None;
+        }
+        let why = format!(
+            "CHECK from {from:.3}: at most {:.0}% of the {} damaged calibration photos score below it ({k} do).{}",
+            MISS_BUDGET * 100.0,
+            caught.len(),
+            good_in(from)
+        );
+        return Some(CheckBand { from, why });
+    }
+    let (mean, sd, _) = mean_sd_max(good).ok()?;
+    let from = (mean + CHECK_K * sd) as f32;
+    (from < threshold).then(|| CheckBand {
+        from,
+        why: format!(
+            "CHECK from {from:.3}, {CHECK_K} standard deviations above the good photos' mean: no damaged example was given, so the band comes from good photos alone.{}",
+            good_in(from)
+        ),
+    })
 }
 
 /// Mean, sample standard deviation and maximum of at least 2 finite scores.
@@ -40,6 +90,29 @@ mod tests {
     #[test]
     fn never_below_the_highest_good_score() {
         assert_eq!(normal_statistics(&[1.0, 1.0, 1.0, 9.0], 0.0).unwrap(), 9.0);
+    }
+
+    #[test]
+    fn the_check_band_lets_at_most_the_miss_budget_of_damaged_photos_through() {
+        // 40 damaged scores 1..=40: 5% is 2 photos, so CHECK starts at the third lowest.
+        let damaged: Vec<f32> = (1..=40).map(|v| v as f32).collect();
+        let band = check_band(&[0.5, 2.5, 3.5, 50.0], &damaged, 30.0).unwrap();
+        assert_eq!(band.from, 3.0);
+        assert!(band.why.contains("2 do") && band.why.contains("1 of the 4 good"), "{}", band.why);
+        // Fewer than 20: the lowest damaged photo, so none of them would be OK.
+        assert_eq!(check_band(&[], &[7.0, 5.0, 9.0], 8.0).unwrap().from, 5.0);
+        // Every damaged photo is already DAMAGED: nothing sits between.
+        assert_eq!(check_band(&[], &[9.0, 12.0], 8.0), None);
+    }
+
+    #[test]
+    fn without_damaged_photos_the_band_starts_one_and_a_half_sigma_above_the_good_mean() {
+        // mean 2, sample std 1
+        let band = check_band(&[1.0, 2.0, 3.0], &[], 5.0).unwrap();
+        assert_eq!(band.from, 3.5);
+        assert!(band.why.contains("good photos alone") && band.why.contains("0 of the 3 good"), "{}", band.why);
+        assert_eq!(check_band(&[1.0, 2.0, 3.0], &[], 3.5), None);
+        assert_eq!(check_band(&[1.0], &[], 5.0), None);
     }
 
     #[test]

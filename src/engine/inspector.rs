@@ -3,7 +3,7 @@
 use sha2::Digest;
 
 use super::backbone::Backbone;
-use super::calibration_stats::normal_statistics;
+use super::calibration_stats::{check_band, normal_statistics};
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::handheld::HandHeld;
@@ -12,7 +12,7 @@ use super::image_ops::Preprocess;
 use super::manifest::BackboneManifest;
 use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
-use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Calibration};
+use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Band, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
 use super::settings::{Method, TrainSettings, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
 use super::EngineError;
@@ -33,7 +33,8 @@ pub struct Inspection {
     pub score: f32,
     /// The same on the 0..1 scale where the threshold is 0.5.
     pub normalised_score: f32,
-    pub damaged: bool,
+    /// OK, CHECK or DAMAGED under the profile's calibration.
+    pub band: Band,
     /// The raw anomaly map at the backbone's input resolution.
     pub map: AnomalyMap,
     /// map.size^2 RGBA pixels, to be stretched over the photo.
@@ -192,7 +193,7 @@ impl Inspection {
         Inspection {
             score,
             normalised_score: calibration.normalise(score),
-            damaged: calibration.is_damaged(score),
+            band: calibration.band(score),
             heatmap: heatmap.unwrap_or_else(|| heatmap_rgba(&normalised)),
             outline: region_outline(&normalised, map.size),
             map,
@@ -430,6 +431,7 @@ impl Trainer {
                      (at least their highest). No damaged examples were used.",
                     scores.len()
                 ),
+                check: check_band(&scores, &[], threshold),
             },
             training_images: self.seen,
             // At least MIN_TRAINING_IMAGES photos are here, enough for a gallery.

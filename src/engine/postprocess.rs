@@ -68,9 +68,62 @@ pub struct Calibration {
     pub max: f32,
     /// How the threshold was chosen, in words a user reads on screen.
     pub method: String,
+    /// Scores from here up to the threshold go to a person (CHECK). None in profiles
+    /// written before the band existed, or when nothing sits between OK and DAMAGED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckBand>,
+}
+
+/// The lower edge of the CHECK band and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckBand {
+    pub from: f32,
+    /// In words a user reads on screen.
+    pub why: String,
+}
+
+/// The three verdicts: OK, a person should look (CHECK), or DAMAGED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    Ok,
+    Check,
+    Damaged,
+}
+
+impl Band {
+    /// As `data-verdict` and the CLI's JSON write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Ok => "ok",
+            Band::Check => "check",
+            Band::Damaged => "damaged",
+        }
+    }
+
+    /// As a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Band::Ok => "OK",
+            Band::Check => "CHECK",
+            Band::Damaged => "DAMAGED",
+        }
+    }
 }
 
 impl Calibration {
+    /// The verdict for an image score: DAMAGED at or above the threshold, CHECK from the
+    /// band's lower edge, OK below.
+    pub fn band(&self, image_score: f32) -> Band {
+        if self.is_damaged(image_score) {
+            Band::Damaged
+        } else if self.check.as_ref().is_some_and(|c| image_score >= c.from) {
+            Band::Check
+        } else {
+            Band::Ok
+        }
+    }
+
     /// anomalib's convention: the threshold lands on 0.5, clamped to [0, 1].
     pub fn normalise(&self, raw: f32) -> f32 {
         let span = (self.max - self.min).max(f32::EPSILON);
@@ -160,11 +213,20 @@ mod tests {
 
     #[test]
     fn threshold_normalises_to_one_half() {
-        let c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new() };
+        let c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None };
         assert_eq!(c.normalise(10.0), 0.5);
         assert_eq!(c.normalise(-100.0), 0.0);
         assert_eq!(c.normalise(100.0), 1.0);
         assert!(c.is_damaged(10.0) && !c.is_damaged(9.99));
+    }
+
+    #[test]
+    fn three_bands_split_at_the_check_edge_and_the_threshold() {
+        let mut c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None };
+        assert_eq!((c.band(9.99), c.band(10.0)), (Band::Ok, Band::Damaged));
+        c.check = Some(CheckBand { from: 8.0, why: String::new() });
+        assert_eq!([c.band(7.99), c.band(8.0), c.band(9.99), c.band(10.0)], [Band::Ok, Band::Check, Band::Check, Band::Damaged]);
+        assert_eq!([Band::Ok.as_str(), Band::Check.as_str(), Band::Damaged.as_str()], ["ok", "check", "damaged"]);
     }
 
     #[test]

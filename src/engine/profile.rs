@@ -295,7 +295,8 @@ impl Profile {
             return Err(bad(format!("the product name is longer than {MAX_NAME_CHARS} characters")));
         }
         let cal = &header.calibration;
-        if ![cal.threshold, cal.min, cal.max].iter().all(|v| v.is_finite()) || cal.min > cal.max {
+        let check_valid = cal.check.as_ref().is_none_or(|c| c.from.is_finite() && c.from <= cal.threshold);
+        if ![cal.threshold, cal.min, cal.max].iter().all(|v| v.is_finite()) || cal.min > cal.max || !check_valid {
             return Err(bad("the calibration numbers are not valid".into()));
         }
         let (detectors, prefix): (Vec<DetectorHeader>, fn(usize) -> String) = match (header.version, header.version_1) {
@@ -428,6 +429,7 @@ pub fn short(sha: &str) -> &str {
 mod tests {
     use super::*;
     use crate::engine::embed::gaussian_projection;
+    use crate::engine::postprocess::CheckBand;
     use proptest::prelude::*;
 
     fn profile(patchcore: bool) -> Profile {
@@ -444,7 +446,13 @@ mod tests {
             detectors: vec![Detector { embedder, grid: (2, 1), model, scale: MapScale::IDENTITY }],
             even_brightness: false,
             augment: 0,
-            calibration: Calibration { threshold: 3.0, min: 1.0, max: 5.0, method: "manual".into() },
+            calibration: Calibration {
+                threshold: 3.0,
+                min: 1.0,
+                max: 5.0,
+                method: "manual".into(),
+                check: Some(CheckBand { from: 2.0, why: "test".into() }),
+            },
             training_images: 12,
             gallery: None,
         }
@@ -576,6 +584,18 @@ mod tests {
         }
         let foreign = safetensors::serialize(Vec::<(&str, TensorView)>::new(), None).unwrap();
         assert!(Profile::from_bytes("x", &foreign, None).unwrap_err().to_string().contains("not a DamageLens profile"));
+    }
+
+    #[test]
+    fn refuses_a_check_band_above_the_threshold_and_reads_files_without_one() {
+        let bytes = profile(false).to_bytes().unwrap();
+        let above = patched(&bytes, r#"\"from\":2.0"#, r#"\"from\":4.0"#);
+        let err = Profile::from_bytes("b.dlprofile", &above, None).unwrap_err().to_string();
+        assert!(err.contains("b.dlprofile") && err.contains("calibration numbers"), "{err}");
+        let mut older = profile(false);
+        older.calibration.check = None;
+        let reread = Profile::from_bytes("o", &older.to_bytes().unwrap(), None).unwrap();
+        assert_eq!(reread.calibration.band(2.5), crate::engine::postprocess::Band::Ok);
     }
 
     #[test]

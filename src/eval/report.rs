@@ -49,12 +49,23 @@ pub struct Metrics {
     pub image_accuracy: Option<f64>,
     /// The best IoU over all thresholds: what a perfectly calibrated threshold would give.
     pub pixel_best_IoU: Option<f64>,
+    /// Share of the photos in the CHECK band (from `check_from` up to the threshold):
+    /// those a person looks at. None without a band.
+    #[serde(default)]
+    pub check_share: Option<f64>,
+    /// Share of the damaged photos judged OK (below the CHECK band, or the threshold
+    /// without one): the misses nobody looks at again.
+    #[serde(default)]
+    pub damaged_passed_as_ok: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub threshold: f32,
     pub threshold_method: String,
+    /// Where the CHECK band begins, when there is one.
+    #[serde(default)]
+    pub check_from: Option<f32>,
     /// Wall-clock figures of the run that produced the report, when measured.
     #[serde(default)]
     pub timing: Option<Timing>,
@@ -122,7 +133,7 @@ pub fn mask_on_map(file: &str, bytes: &[u8], image_size: (u32, u32), size: u32) 
     Ok(resized.pixels().map(|p| p.0[0] > 127).collect())
 }
 
-fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
+fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32, check_from: Option<f32>) -> Metrics {
     let scores: Vec<f32> = items.iter().map(|i| i.score).collect();
     let labels: Vec<bool> = items.iter().map(|i| i.anomalous).collect();
     let pixels = pixel_set(items.iter().copied(), map_size);
@@ -142,25 +153,34 @@ fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32) -> Metrics {
         pixel_FPR: at.map(|a| a.fpr),
         image_accuracy: image_accuracy(&scores, &labels, threshold),
         pixel_best_IoU: usable.then(|| pixels.iou_curve(CURVE_STEPS)).flatten().and_then(|c| c.y.into_iter().reduce(f64::max)),
+        check_share: check_from.and_then(|from| share(items.iter().map(|i| i.score >= from && i.score < threshold))),
+        damaged_passed_as_ok: share(items.iter().filter(|i| i.anomalous).map(|i| i.score < check_from.unwrap_or(threshold).min(threshold))),
     }
+}
+
+/// The share of `true`s; None for none at all.
+fn share(flags: impl Iterator<Item = bool>) -> Option<f64> {
+    let (yes, n) = flags.fold((0usize, 0usize), |(yes, n), f| (yes + usize::from(f), n + 1));
+    (n > 0).then(|| yes as f64 / n as f64)
 }
 
 /// The report over all items and, per category, over the good items plus that
 /// category's damaged ones.
-pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, threshold_method: &str) -> Report {
+pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, check_from: Option<f32>, threshold_method: &str) -> Report {
     let all: Vec<&EvalItem> = items.iter().collect();
     let mut categories = BTreeMap::new();
     for category in Category::ALL {
         let subset: Vec<&EvalItem> = items.iter().filter(|i| !i.anomalous || i.category == Some(category)).collect();
         if subset.iter().any(|i| i.anomalous) {
-            categories.insert(category.to_string(), metrics(&subset, map_size, threshold));
+            categories.insert(category.to_string(), metrics(&subset, map_size, threshold, check_from));
         }
     }
     Report {
         threshold,
         threshold_method: threshold_method.to_string(),
+        check_from,
         timing: None,
-        overall: metrics(&all, map_size, threshold),
+        overall: metrics(&all, map_size, threshold, check_from),
         categories,
     }
 }
@@ -299,7 +319,7 @@ mod tests {
             item(true, Some(Category::Structural), 0.9, Some(0)),
             item(true, Some(Category::Surface), 0.8, Some(3)),
         ];
-        let r = report(&items, 2, 0.5, "manual");
+        let r = report(&items, 2, 0.5, None, "manual");
         assert_eq!(r.overall.image_AUROC, Some(1.0));
         assert_eq!(r.overall.pixel_AUROC, Some(1.0));
         assert_eq!(r.overall.pixel_IoU, Some(1.0));
@@ -326,10 +346,23 @@ mod tests {
     #[test]
     fn a_threshold_too_high_misses_everything() {
         let items = vec![item(false, None, 0.1, None), item(true, Some(Category::Combined), 0.9, Some(1))];
-        let r = report(&items, 2, 5.0, "manual");
+        let r = report(&items, 2, 5.0, None, "manual");
         assert_eq!(r.overall.pixel_recall, Some(0.0));
         assert_eq!(r.overall.image_accuracy, Some(0.5));
         assert_eq!(r.overall.pixel_best_IoU, Some(1.0));
+        assert_eq!((r.overall.check_share, r.overall.damaged_passed_as_ok), (None, Some(1.0)));
+    }
+
+    #[test]
+    fn the_check_band_counts_the_photos_a_person_looks_at() {
+        // Scores 0.1 (good), 0.4 (good), 0.6 (damaged), 0.9 (damaged); CHECK from 0.3 to 0.8.
+        let items = vec![scored(false, 0.1), scored(false, 0.4), scored(true, 0.6), scored(true, 0.9)];
+        let r = report(&items, 2, 0.8, Some(0.3), "manual");
+        assert_eq!(r.overall.check_share, Some(0.5));
+        assert_eq!(r.overall.damaged_passed_as_ok, Some(0.0));
+        assert_eq!(r.check_from, Some(0.3));
+        // Narrower band: the damaged 0.6 now passes as OK.
+        assert_eq!(report(&items, 2, 0.8, Some(0.7), "manual").overall.damaged_passed_as_ok, Some(0.5));
     }
 
     #[test]

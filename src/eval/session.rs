@@ -8,6 +8,7 @@ use super::dataset::Sample;
 use super::outcome::{EvalError, EvalOutcome, GalleryCase};
 use super::report::{calibration_set, mask_on_map, report, report_curves, scores_csv, worst_cases, EvalItem, Report, Timing};
 use super::threshold::{choose, ThresholdMethod};
+use crate::engine::calibration_stats::check_band;
 use crate::engine::error::EngineError;
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::postprocess::{heatmap_rgba, Calibration};
@@ -26,6 +27,8 @@ pub struct EvalSession {
     /// None keeps the profile's own threshold.
     method: Option<ThresholdMethod>,
     threshold: Option<(f32, String)>,
+    /// Where CHECK begins below the threshold, chosen with it.
+    check_from: Option<f32>,
     calibration: Vec<EvalItem>,
     items: Vec<EvalItem>,
 }
@@ -39,6 +42,7 @@ impl EvalSession {
             profile: Some(profile),
             method,
             threshold: None,
+            check_from: None,
             calibration: Vec::new(),
             items: Vec::new(),
         }
@@ -59,6 +63,7 @@ impl EvalSession {
             profile: None,
             method,
             threshold: None,
+            check_from: None,
             calibration: Vec::new(),
             items: Vec::new(),
         })
@@ -113,14 +118,18 @@ impl EvalSession {
     /// estimator was asked for. Returns the value and why, in a sentence.
     pub fn choose_threshold(&mut self) -> Result<(f32, String), EvalError> {
         let profile = self.profile()?;
-        let chosen = match &self.method {
-            None => (profile.calibration.threshold, profile.calibration.method.clone()),
+        let (chosen, check_from) = match &self.method {
+            None => {
+                ((profile.calibration.threshold, profile.calibration.method.clone()), profile.calibration.check.as_ref().map(|c| c.from))
+            }
             Some(method) => {
                 let set = calibration_set(&self.calibration, self.map_size()?);
                 let chosen = choose(method, &set).map_err(EvalError::Threshold)?;
-                (chosen.value, chosen.explanation)
+                let check_from = check_band(&set.good_scores, &set.anomalous_scores, chosen.value).map(|c| c.from);
+                ((chosen.value, chosen.explanation), check_from)
             }
         };
+        self.check_from = check_from;
         self.threshold = Some(chosen.clone());
         Ok(chosen)
     }
@@ -134,7 +143,7 @@ impl EvalSession {
         if self.items.is_empty() {
             return Err(EvalError::NothingJudged);
         }
-        let mut report = report(&self.items, self.map_size()?, threshold, &method);
+        let mut report = report(&self.items, self.map_size()?, threshold, self.check_from, &method);
         report.timing = timing;
         Ok(report)
     }

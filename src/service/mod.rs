@@ -226,7 +226,7 @@ impl<G: GpuBackend> Service<G> {
                 file: file.name,
                 score: result.score,
                 normalised_score: result.normalised_score,
-                damaged: result.damaged,
+                band: result.band,
                 threshold: profile.calibration.threshold,
                 latency_ms: now_ms() - started,
                 stages,
