@@ -315,6 +315,10 @@ pub struct InspectionReply {
     pub score: f32,
     pub normalised_score: f32,
     pub band: Band,
+    /// Why the shot was not judged (blurred, dark, glaring): the band is then CHECK and
+    /// the score means nothing.
+    #[serde(default)]
+    pub capture: Option<String>,
     pub threshold: f32,
     pub latency_ms: f64,
     /// Where the time went, and on which backend.

@@ -117,3 +117,35 @@ fn hand_held_copies_are_learnt_kept_and_learnt_again_alike() {
     assert_eq!(bank(&again), b2);
     assert_eq!(again.calibration.threshold, augmented.calibration.threshold);
 }
+
+/// Capture checks on real cells: unseen good cells pass; blurred and darkened copies of
+/// them are named as such, and the service answers them CHECK with the reason.
+#[test]
+fn blurred_and_dark_shots_are_named_instead_of_scored() {
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let mut trainer = Trainer::new(&inspector, &TrainSettings::padim()).unwrap();
+    for file in &good[..20] {
+        trainer.add(file, &common::read(file)).unwrap();
+    }
+    let profile = trainer.finish("cell").unwrap();
+    assert!(profile.capture.is_some());
+    let png = |img: &image::RgbImage| {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    for file in &good[20..40] {
+        let bytes = common::read(file);
+        assert_eq!(inspector.capture_problem(&profile, file, &bytes).unwrap(), None, "{file}");
+        let photo = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let blurred = png(&image::imageops::blur(&photo, 4.0));
+        let problem = inspector.capture_problem(&profile, "blurred.png", &blurred).unwrap();
+        assert!(problem.is_some_and(|p| p.starts_with("too blurry")), "{file} blurred: {problem:?}");
+        let mut dark = photo.clone();
+        dark.iter_mut().for_each(|v| *v /= 8);
+        let problem = inspector.capture_problem(&profile, "dark.png", &png(&dark)).unwrap();
+        assert!(problem.is_some_and(|p| p.starts_with("too dark")), "{file} darkened: {problem:?}");
+    }
+}

@@ -70,6 +70,7 @@ fn seed_profile() -> Vec<u8> {
         detectors: vec![padim, patchcore],
         even_brightness: true,
         augment: 3,
+        capture: Some(damagelens::engine::capture::CaptureReference { sharpness: 0.5, brightness: 120.0, glare: 0.01 }),
         calibration: Calibration {
             threshold: 3.0,
             min: 1.0,

@@ -95,8 +95,15 @@ pub fn InspectPanel() -> impl IntoView {
                     data-score=format!("{:.4}", r.normalised_score) data-raw-score=format!("{}", r.score)
                     aria-live="polite">
                     <strong>{r.band.label()}</strong>
-                    <span>{format!("score {:.2} (threshold 0.50) · raw {:.1} / {:.1}", r.normalised_score, r.score, r.threshold)}</span>
-                    <span class="hint">{band_hint(r.band)}</span>
+                    {match r.capture.clone() {
+                        Some(problem) => view! {
+                            <span data-testid="capture-problem">{format!("Not judged: {problem}.")}</span>
+                        }.into_any(),
+                        None => view! {
+                            <span>{format!("score {:.2} (threshold 0.50) · raw {:.1} / {:.1}", r.normalised_score, r.score, r.threshold)}</span>
+                            <span class="hint">{band_hint(r.band)}</span>
+                        }.into_any(),
+                    }}
                 </div>
                 <p class="hint">{r.file.clone()}" · "<span data-testid="latency-ms">{format!("{:.0}", r.latency_ms)}</span>" ms on "
                     <span data-testid="inspected-on">{r.backend.label()}</span></p>
@@ -148,7 +155,10 @@ fn ResultTile(tag: u32) -> impl IntoView {
         let _ = web_sys::Url::revoke_object_url(&revoke);
     });
     let (status, class) = match (&item.reply, &item.error) {
-        (Some(r), _) => (format!("{} {:.2}", r.band.label(), r.normalised_score), r.band.as_str()),
+        (Some(r), _) => match &r.capture {
+            Some(problem) => (format!("{}: {problem}", r.band.label()), r.band.as_str()),
+            None => (format!("{} {:.2}", r.band.label(), r.normalised_score), r.band.as_str()),
+        },
         (None, Some(_)) => ("could not be inspected".to_string(), "failed"),
         (None, None) => ("…".to_string(), "pending"),
     };

@@ -14,6 +14,7 @@ use crate::engine::embed::EmbedConfig;
 use crate::engine::image_ops::MAX_FILE_BYTES;
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::manifest::BackboneManifest;
+use crate::engine::postprocess::Band;
 use crate::engine::profile::{Profile, MAX_PROFILE_BYTES};
 use crate::engine::settings::{Method, TrainSettings};
 
@@ -410,15 +411,22 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
     for path in &files {
         let name = path.display().to_string();
         let result = read_bounded(path).and_then(|bytes| {
+            if let Some(problem) = inspector.capture_problem(&profile, &name, &bytes).map_err(|e| e.to_string())? {
+                return Ok(Err(problem));
+            }
             let r = inspector.inspect(&profile, &name, &bytes).map_err(|e| e.to_string())?;
             if let Some(dir) = heatmaps {
                 let out = dir.join(format!("{}.heatmap.png", path.file_stem().unwrap_or_default().to_string_lossy()));
                 write_overlay(&bytes, &name, &r.heatmap, r.map.size as u32, &out)?;
             }
-            Ok(r)
+            Ok(Ok(r))
         });
         match result {
-            Ok(r) => {
+            Ok(Err(problem)) => {
+                bands[Band::Check as usize] += 1;
+                println!("{}", serde_json::json!({ "file": name, "verdict": Band::Check.as_str(), "reason": problem }));
+            }
+            Ok(Ok(r)) => {
                 bands[r.band as usize] += 1;
                 println!(
                     "{}",

@@ -4,6 +4,7 @@ use sha2::Digest;
 
 use super::backbone::Backbone;
 use super::calibration_stats::{check_band, normal_statistics};
+use super::capture::{CaptureReference, CaptureStats};
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::handheld::HandHeld;
@@ -152,6 +153,14 @@ impl Inspector {
         Ok((map, dims))
     }
 
+    /// Why this photo is not fit to be judged against `profile` (blurred, dark, glaring),
+    /// or None. Profiles without a capture reference accept every photo.
+    pub fn capture_problem(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<Option<&'static str>, EngineError> {
+        let Some(reference) = &profile.capture else { return Ok(None) };
+        let image = self.preprocess.resized(file, bytes)?;
+        Ok(reference.problem(&CaptureStats::of(&image)))
+    }
+
     pub fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
         Ok(self.inspect_timed(profile, file, bytes)?.0)
     }
@@ -264,6 +273,8 @@ pub struct Trainer {
     even_brightness: bool,
     augment: u32,
     seen: usize,
+    /// Every good photo's capture measures, for the product's capture reference.
+    captures: Vec<CaptureStats>,
     /// Every good photo's global embedding, for the product's identification gallery.
     photos: Vec<GlobalEmbedding>,
 }
@@ -290,6 +301,7 @@ impl Trainer {
             even_brightness: settings.even_brightness,
             augment: settings.augment,
             seen: 0,
+            captures: Vec::new(),
             photos: Vec::new(),
         })
     }
@@ -315,6 +327,7 @@ impl Trainer {
             even_brightness: profile.even_brightness,
             augment: profile.augment,
             seen: 0,
+            captures: Vec::new(),
             photos: Vec::new(),
         })
     }
@@ -327,6 +340,7 @@ impl Trainer {
         let embedding = GlobalEmbedding::from_maps(&maps)?;
         self.seen += 1;
         self.photos.push(embedding);
+        self.captures.push(CaptureStats::of(&image));
         let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
         // Hand-held copies are learnt, never held out: the threshold is chosen on photos
         // as the person took them.
@@ -422,6 +436,7 @@ impl Trainer {
             detectors,
             even_brightness: self.even_brightness,
             augment: self.augment,
+            capture: CaptureReference::of(&self.captures),
             calibration: Calibration {
                 threshold,
                 min: lo,

@@ -5,6 +5,7 @@
 #[cfg(feature = "scoring")]
 pub mod backbone;
 pub mod calibration_stats;
+pub mod capture;
 pub mod clock;
 pub mod embed;
 pub mod error;

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
+use super::capture::CaptureReference;
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::identify::{Gallery, GalleryHeader, EMBEDDING_KIND, MAX_GALLERY};
 use super::padim::PadimModel;
@@ -143,6 +144,9 @@ pub struct Profile {
     pub even_brightness: bool,
     /// Hand-held copies learnt beside each training photo (`TrainSettings::augment`).
     pub augment: u32,
+    /// The good photos' typical sharpness, brightness and glare, to refuse unfit shots.
+    /// None in files written before capture checks.
+    pub capture: Option<CaptureReference>,
     pub calibration: Calibration,
     pub training_images: usize,
     /// Good photos' global embeddings, to tell this product from others ("Auto").
@@ -174,6 +178,9 @@ struct Header {
     /// Absent in files written before training could add hand-held copies.
     #[serde(default, skip_serializing_if = "is_zero")]
     augment: u32,
+    /// Absent in files written before capture checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    capture: Option<CaptureReference>,
     /// Version 1 kept its single detector's settings at the top level.
     #[serde(flatten, default, skip_serializing)]
     version_1: Option<Version1Detector>,
@@ -225,6 +232,7 @@ impl Profile {
             version_1: None,
             even_brightness: self.even_brightness,
             augment: self.augment,
+            capture: self.capture,
             calibration: self.calibration.clone(),
             training_images: self.training_images,
             gallery: self.gallery.as_ref().map(Gallery::header),
@@ -296,6 +304,9 @@ impl Profile {
         }
         let cal = &header.calibration;
         let check_valid = cal.check.as_ref().is_none_or(|c| c.from.is_finite() && c.from <= cal.threshold);
+        if header.capture.is_some_and(|c| !c.is_valid()) {
+            return Err(bad("the capture reference (sharpness, brightness, glare) is not valid".into()));
+        }
         if ![cal.threshold, cal.min, cal.max].iter().all(|v| v.is_finite()) || cal.min > cal.max || !check_valid {
             return Err(bad("the calibration numbers are not valid".into()));
         }
@@ -392,6 +403,7 @@ impl Profile {
             detectors,
             even_brightness: header.even_brightness,
             augment: header.augment,
+            capture: header.capture,
             calibration: header.calibration,
             training_images: header.training_images,
             gallery,
@@ -446,6 +458,7 @@ mod tests {
             detectors: vec![Detector { embedder, grid: (2, 1), model, scale: MapScale::IDENTITY }],
             even_brightness: false,
             augment: 0,
+            capture: Some(CaptureReference { sharpness: 0.5, brightness: 120.0, glare: 0.01 }),
             calibration: Calibration {
                 threshold: 3.0,
                 min: 1.0,

@@ -8,9 +8,9 @@ mod gpu;
 
 pub use gpu::{fallback_notice, Attempt, Gpu, GpuBackend};
 
-use crate::engine::clock::now_ms;
+use crate::engine::clock::{now_ms, StageTimes};
 use crate::engine::inspector::{Inspector, Trainer};
-use crate::engine::postprocess::Calibration;
+use crate::engine::postprocess::{Band, Calibration};
 use crate::engine::profile::Profile;
 use crate::engine::EngineError;
 use crate::eval::calibration::CalibrationScores;
@@ -198,6 +198,25 @@ impl<G: GpuBackend> Service<G> {
         let started = now_ms();
         self.inspector()?;
         let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
+        // A shot unfit to judge gets CHECK and the reason, not a score.
+        if let Some(problem) = self.inspector()?.capture_problem(profile, &file.name, &file.bytes)? {
+            return Ok(Reply::Inspected {
+                result: InspectionReply {
+                    file: file.name,
+                    score: 0.0,
+                    normalised_score: 0.0,
+                    band: Band::Check,
+                    capture: Some(problem.to_string()),
+                    threshold: profile.calibration.threshold,
+                    latency_ms: now_ms() - started,
+                    stages: StageTimes::default(),
+                    backend: self.backend,
+                    map_size: 1,
+                    heatmap: vec![0; 4],
+                    outline: vec![0],
+                },
+            });
+        }
         let attempt = match self.backend {
             Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes).await,
             Backend::Cpu => Attempt::NotTried,
@@ -227,6 +246,7 @@ impl<G: GpuBackend> Service<G> {
                 score: result.score,
                 normalised_score: result.normalised_score,
                 band: result.band,
+                capture: None,
                 threshold: profile.calibration.threshold,
                 latency_ms: now_ms() - started,
                 stages,
