@@ -153,6 +153,35 @@ test('a held-out good cell is OK', async () => {
   assert.ok(Number(await app.page.getByTestId('latency-ms').innerText()) > 0);
 });
 
+/// A copy of a photo through a canvas filter (as a shaky or dark shot would look), as PNG.
+async function filtered(path, filter) {
+  const base64 = await app.page.evaluate(async ({ png, filter }) => {
+    const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext('2d');
+    ctx.filter = filter;
+    ctx.drawImage(bitmap, 0, 0);
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    let text = '';
+    for (const b of bytes) text += String.fromCharCode(b);
+    return btoa(text);
+  }, { png: readFileSync(path).toString('base64'), filter });
+  return { name: `${filter.replace(/\W+/g, '-')}-${basename(path)}`, mimeType: 'image/png', buffer: Buffer.from(base64, 'base64') };
+}
+
+test('blurred and darkened copies of a good cell get CHECK with the reason, not a score', async () => {
+  const { page } = app;
+  const blurred = await inspect(await filtered(HELD_OUT_GOOD, 'blur(5px)'));
+  assert.equal(blurred.verdict, 'check');
+  assert.match(await page.getByTestId('capture-problem').innerText(), /too blurry: hold still/);
+  await screenshot(page, '05-blurred-check');
+  await inspect({ name: basename(HELD_OUT_GOOD), mimeType: 'image/png', buffer: readFileSync(HELD_OUT_GOOD) });
+  assert.equal(await page.getByTestId('capture-problem').count(), 0);
+  const dark = await inspect(await filtered(HELD_OUT_GOOD, 'brightness(0.12)'));
+  assert.equal(dark.verdict, 'check');
+  assert.match(await page.getByTestId('capture-problem').innerText(), /too dark/);
+});
+
 test('a file that is not an image and a corrupt PNG give clear errors, and the app keeps working', async () => {
   const { page } = app;
   await page.getByTestId('inspect-files').setInputFiles({ name: 'readme.png', mimeType: 'image/png', buffer: Buffer.from('plain text') });
