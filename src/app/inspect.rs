@@ -10,6 +10,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageDat
 use super::actions;
 use super::files::{picked_files, read_files};
 use super::state::{AppState, InspectionItem};
+use crate::client::items::{group, Item, View};
 use crate::engine::postprocess::Band;
 use crate::protocol::{InspectionReply, UploadedFile};
 
@@ -60,6 +61,18 @@ pub fn InspectPanel() -> impl IntoView {
         items.sort_by(|a, b| score_of(b).total_cmp(&score_of(a)));
         items.into_iter().map(|i| (i.tag, i.reply.is_some(), i.error.is_some())).collect::<Vec<_>>()
     };
+    // Photos of one item from several sides (`box12_front.png`, `box12_back.png`), worst item first.
+    let items = move || {
+        state.inspections.with(|list| {
+            let mut items = group(list.iter().map(|i| (i.file.as_str(), View { tag: i.tag, band: i.reply.as_ref().map(|r| r.band) })));
+            let worst = |item: &Item| {
+                item.views.iter().filter_map(|v| list.iter().find(|i| i.tag == v.tag)).map(score_of).fold(f32::NEG_INFINITY, f32::max)
+            };
+            items.sort_by(|a, b| worst(b).total_cmp(&worst(a)));
+            items
+        })
+    };
+    let several_views = move || items().iter().any(|i| i.views.len() > 1);
     let pending = move || state.inspections.with(|items| items.iter().filter(|i| i.reply.is_none() && i.error.is_none()).count());
     let mark_good = move |_| {
         let Some(item) = shown() else { return };
@@ -123,10 +136,17 @@ pub fn InspectPanel() -> impl IntoView {
                         title="Adds this photo to the good photos and trains again">"Mark as good"</button>
                 </div>
             </Show>
-            <Show when=move || state.inspections.with(|i| i.len() > 1)>
+            <Show when=move || state.inspections.with(|i| i.len() > 1) && !several_views()>
                 <ul class="results" data-testid="results-grid" aria-label="Results, highest score first">
                     <For each=sorted key=|k| *k let:key>
                         <ResultTile tag=key.0/>
+                    </For>
+                </ul>
+            </Show>
+            <Show when=several_views>
+                <ul class="items" data-testid="items" aria-label="Items, each with its views, worst first">
+                    <For each=items key=|i| (i.key.clone(), i.views.clone().into_iter().map(|v| (v.tag, v.band)).collect::<Vec<_>>()) let:item>
+                        <ItemGroup item/>
                     </For>
                 </ul>
             </Show>
@@ -140,6 +160,23 @@ fn band_hint(band: Band) -> &'static str {
         Band::Ok => "Looks like the good photos.",
         Band::Check => "Unsure: look at the item yourself before it goes on.",
         Band::Damaged => "Set it aside.",
+    }
+}
+
+/// One item: its verdict (its worst view's) and every view with its heatmap a click away.
+#[component]
+fn ItemGroup(item: Item) -> impl IntoView {
+    let band = item.band();
+    let (label, verdict) = band.map_or(("…", "pending"), |b| (b.label(), b.as_str()));
+    let views = item.views.len();
+    view! {
+        <li class=format!("item {verdict}") data-testid="item" data-item=item.key.clone() data-verdict=verdict data-views=views>
+            <p class="item-head"><strong>{item.key.clone()}</strong>" · "<span class="status">{label}</span>
+                {format!(" · {views} view{}, judged by the worst", if views == 1 { "" } else { "s" })}</p>
+            <ul class="results">
+                {item.views.iter().map(|v| view! { <ResultTile tag=v.tag/> }).collect_view()}
+            </ul>
+        </li>
     }
 }
 

@@ -1,7 +1,8 @@
 //! The page's model of the engine and of the person's work, as plain Rust types with
 //! their own native tests: calls answered by id ([`calls`]) and which product is
-//! current, training or held by the engine ([`workbench`]). The Leptos page (`app`)
-//! only displays them.
+//! current, training or held by the engine ([`workbench`]); photos grouped into items
+//! seen from several sides ([`items`]). The Leptos page (`app`) only displays them.
 
 pub mod calls;
+pub mod items;
 pub mod workbench;

@@ -83,7 +83,7 @@ pub struct CheckBand {
 }
 
 /// The three verdicts: OK, a person should look (CHECK), or DAMAGED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Band {
     Ok,

@@ -182,6 +182,32 @@ test('blurred and darkened copies of a good cell get CHECK with the reason, not 
   assert.match(await page.getByTestId('capture-problem').innerText(), /too dark/);
 });
 
+test('an item of three views, one of them damaged, is DAMAGED and shows all three', async () => {
+  const { page } = app;
+  const as = (path, name) => ({ name, mimeType: 'image/png', buffer: readFileSync(path) });
+  await page.getByTestId('inspect-files').setInputFiles([
+    as(good[44], 'box1_front.png'),
+    as(CRACKED, 'box1_back.png'),
+    as(good[45], 'box1_left.png'),
+    as(good[46], 'box2_front.png'),
+    as(good[47], 'box2_back.png'),
+  ]);
+  const box = (key) => page.locator(`[data-testid=item][data-item=${key}]`);
+  await page.waitForFunction(() => {
+    const items = [...document.querySelectorAll('[data-testid=item]')];
+    return items.length === 2 && items.every((i) => i.dataset.verdict !== 'pending');
+  }, null, { timeout: 120_000 });
+  assert.equal(await box('box1').getAttribute('data-verdict'), 'damaged');
+  assert.equal(await box('box1').getAttribute('data-views'), '3');
+  assert.equal(await box('box1').locator('.result').count(), 3);
+  assert.notEqual(await box('box2').getAttribute('data-verdict'), 'damaged');
+  // The worst item comes first, and its damaged view opens large with a click.
+  assert.equal(await page.getByTestId('item').first().getAttribute('data-item'), 'box1');
+  await box('box1').getByRole('button', { name: /box1_back\.png/ }).click();
+  await page.locator('[data-testid=verdict][data-verdict=damaged]').waitFor();
+  await screenshot(page, '06-item-three-views');
+});
+
 test('a file that is not an image and a corrupt PNG give clear errors, and the app keeps working', async () => {
   const { page } = app;
   await page.getByTestId('inspect-files').setInputFiles({ name: 'readme.png', mimeType: 'image/png', buffer: Buffer.from('plain text') });
