@@ -48,7 +48,15 @@ pub struct TrainChoice {
     pub method: MethodChoice,
     /// Even out each photo's brightness (for light that changes between photos).
     pub even_brightness: bool,
+    /// Hand-held copies learnt beside each photo (`TrainSettings::augment`); choices
+    /// saved before this field existed read as none.
+    #[serde(default)]
+    pub augment: u32,
 }
+
+/// Copies the app learns of each photo when "photos taken by hand" is ticked: helps the
+/// map stay on the damage of hand-held shots (bench/QUALITY.md), at 4 times the training time.
+pub const HAND_HELD_COPIES: u32 = 3;
 
 impl TrainChoice {
     pub fn settings(&self) -> TrainSettings {
@@ -58,6 +66,7 @@ impl TrainChoice {
             MethodChoice::Ensemble => TrainSettings::ensemble(),
         };
         settings.even_brightness = self.even_brightness;
+        settings.augment = self.augment;
         settings
     }
 
@@ -68,7 +77,7 @@ impl TrainChoice {
             [_] => MethodChoice::Padim,
             _ => MethodChoice::Ensemble,
         };
-        TrainChoice { method, even_brightness: profile.even_brightness }
+        TrainChoice { method, even_brightness: profile.even_brightness, augment: profile.augment }
     }
 }
 

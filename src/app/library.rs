@@ -127,6 +127,10 @@ pub fn LibraryPanel() -> impl IntoView {
                     {p.summary.clone().map(|s| view! {
                         <dl class="details">
                             <dt>"Backbone"</dt><dd>{format!("{} at {} px", s.backbone, s.input_size)}</dd>
+                            <dt>"Hand-held copies"</dt><dd>{match s.choice.augment {
+                                0 => "none: photos learnt as taken".to_string(),
+                                n => format!("{n} shifted, turned and zoomed copies of each photo"),
+                            }}</dd>
                             <dt>"Threshold"</dt><dd>{format!("{:.2}", s.threshold)}</dd>
                             <dt>"Chosen by"</dt><dd>{s.threshold_method.clone()}</dd>
                             <dt>"CHECK band"</dt><dd>{s.check.clone().map(|c| c.why).unwrap_or_else(|| "none: OK or DAMAGED only".into())}</dd>

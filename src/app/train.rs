@@ -8,7 +8,7 @@ use super::state::{now_ms, AppState, Progress};
 use super::store::Photo;
 use super::{actions, client};
 use crate::engine::settings::MIN_TRAINING_IMAGES;
-use crate::protocol::{MethodChoice, TrainChoice};
+use crate::protocol::{MethodChoice, TrainChoice, HAND_HELD_COPIES};
 
 fn time_left(p: &Progress) -> String {
     if p.done == 0 || p.done >= p.total {
@@ -25,6 +25,7 @@ pub fn TrainPanel() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let method = RwSignal::new(MethodChoice::Padim);
     let even_brightness = RwSignal::new(false);
+    let hand_held = RwSignal::new(false);
     let dragging = RwSignal::new(false);
 
     let add = move |files: Vec<web_sys::File>| {
@@ -96,9 +97,16 @@ pub fn TrainPanel() -> impl IntoView {
                     on:change=move |_| method.set(MethodChoice::Ensemble)/>" Both: the most accurate; several times slower"</label>
                 <label><input type="checkbox" data-testid="even-brightness" prop:checked=move || even_brightness.get()
                     on:change=move |ev| even_brightness.set(event_target_checked(&ev))/>" Even out lighting between photos (not for damage that darkens the whole item)"</label>
+                <label><input type="checkbox" data-testid="hand-held" prop:checked=move || hand_held.get()
+                    on:change=move |ev| hand_held.set(event_target_checked(&ev))/>
+                    {format!(" Photos taken by hand: also learn {HAND_HELD_COPIES} shifted, turned and zoomed copies of each (the heatmap stays on the damage better; training takes {} times as long)", HAND_HELD_COPIES + 1)}</label>
             </fieldset>
             <div class="actions">
-                <button data-testid="train-start" on:click=move |_| actions::train(state, TrainChoice { method: method.get_untracked(), even_brightness: even_brightness.get_untracked() }) disabled=move || !can_train()>"Train"</button>
+                <button data-testid="train-start" on:click=move |_| actions::train(state, TrainChoice {
+                    method: method.get_untracked(),
+                    even_brightness: even_brightness.get_untracked(),
+                    augment: if hand_held.get_untracked() { HAND_HELD_COPIES } else { 0 },
+                }) disabled=move || !can_train()>"Train"</button>
                 <Show when=move || state.training()>
                     <button class="secondary" data-testid="train-cancel" on:click=move |_| client::cancel(state)>"Cancel"</button>
                 </Show>

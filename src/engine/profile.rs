@@ -515,9 +515,9 @@ mod tests {
     fn a_profile_tells_the_choice_it_was_trained_with() {
         use crate::protocol::{MethodChoice, TrainChoice};
         let choice = |p: &Profile| TrainChoice::of(p);
-        assert_eq!(choice(&profile(false)), TrainChoice { method: MethodChoice::Padim, even_brightness: false });
+        assert_eq!(choice(&profile(false)), TrainChoice { method: MethodChoice::Padim, even_brightness: false, augment: 0 });
         assert_eq!(choice(&profile(true)).method, MethodChoice::PatchCore);
-        assert_eq!(choice(&ensemble()), TrainChoice { method: MethodChoice::Ensemble, even_brightness: true });
+        assert_eq!(choice(&ensemble()), TrainChoice { method: MethodChoice::Ensemble, even_brightness: true, augment: 0 });
         let settings = choice(&ensemble()).settings();
         assert_eq!((settings.detectors.len(), settings.even_brightness), (2, true));
     }
@@ -526,7 +526,8 @@ mod tests {
     /// still open, so nothing saved in a library is lost.
     #[test]
     fn reads_version_1_files() {
-        let p = profile(false);
+        // Version 1 came before capture checks: such files have no capture reference.
+        let p = Profile { capture: None, ..profile(false) };
         let d = &p.detectors[0];
         let header = serde_json::json!({
             "format": PROFILE_FORMAT, "version": 1, "name": p.name, "backbone": p.backbone,

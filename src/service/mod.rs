@@ -327,7 +327,7 @@ impl<G: GpuBackend> Service<G> {
         let (session, trains) = match model {
             EvalModel::Active => (EvalSession::with_profile(inspector, self.active()?.clone(), threshold), false),
             EvalModel::Train { name, method } => {
-                let settings = TrainChoice { method, even_brightness: false }.settings();
+                let settings = TrainChoice { method, ..TrainChoice::default() }.settings();
                 (EvalSession::training(inspector, &name, &settings, threshold)?, true)
             }
         };
