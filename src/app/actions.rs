@@ -285,12 +285,23 @@ async fn inspect(state: AppState, file: UploadedFile) -> Result<InspectionReply,
     }
 }
 
-/// Sends photos to the engine; answers fill the grid as they come.
+/// Sends photos to the engine; answers fill the grid as they come. They replace the
+/// photos shown before, unless an item is open: then they join it as more views.
 pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
     let mut items = Vec::with_capacity(files.len());
+    let session = state.item_session.get_untracked();
     for (file, photo) in files {
         let tag = state.tag();
-        items.push(InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None });
+        let item = session.key_for(&file.name);
+        items.push(InspectionItem {
+            tag,
+            file: file.name.clone(),
+            item,
+            photo,
+            bytes: Rc::new(file.bytes.clone()),
+            reply: None,
+            error: None,
+        });
         leptos::task::spawn_local(async move {
             let answer = inspect(state, file).await;
             if let Err(failure) = &answer {
@@ -310,14 +321,27 @@ pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
         });
     }
     state.selected.set(None);
-    state.inspections.set(items);
+    if session.open().is_some() {
+        state.inspections.update(|shown| shown.extend(items));
+    } else {
+        state.inspections.set(items);
+    }
 }
 
 /// Sends a camera frame to the engine; the shown inspection stays until its answer,
 /// which then replaces it (so the verdict and heatmap never blink between frames).
 pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> u32 {
     let tag = state.tag();
-    let mut item = InspectionItem { tag, file: file.name.clone(), photo, bytes: Rc::new(file.bytes.clone()), reply: None, error: None };
+    let item_key = crate::client::items::item_of(&file.name);
+    let mut item = InspectionItem {
+        tag,
+        file: file.name.clone(),
+        item: item_key,
+        photo,
+        bytes: Rc::new(file.bytes.clone()),
+        reply: None,
+        error: None,
+    };
     leptos::task::spawn_local(async move {
         match inspect(state, file).await {
             Ok(reply) => item.reply = Some(reply),

@@ -64,7 +64,7 @@ pub fn InspectPanel() -> impl IntoView {
     // Photos of one item from several sides (`box12_front.png`, `box12_back.png`), worst item first.
     let items = move || {
         state.inspections.with(|list| {
-            let mut items = group(list.iter().map(|i| (i.file.as_str(), View { tag: i.tag, band: i.reply.as_ref().map(|r| r.band) })));
+            let mut items = group(list.iter().map(|i| (i.item.as_str(), View { tag: i.tag, band: i.reply.as_ref().map(|r| r.band) })));
             let worst = |item: &Item| {
                 item.views.iter().filter_map(|v| list.iter().find(|i| i.tag == v.tag)).map(score_of).fold(f32::NEG_INFINITY, f32::max)
             };
@@ -72,7 +72,15 @@ pub fn InspectPanel() -> impl IntoView {
             items
         })
     };
-    let several_views = move || items().iter().any(|i| i.views.len() > 1);
+    let open_item = move || state.item_session.with(|s| s.open().map(str::to_string));
+    let several_views = move || open_item().is_some() || items().iter().any(|i| i.views.len() > 1);
+    let new_item = move |_| {
+        state.item_session.update(|s| {
+            s.open_new();
+        });
+        state.inspections.set(Vec::new());
+        state.selected.set(None);
+    };
     let pending = move || state.inspections.with(|items| items.iter().filter(|i| i.reply.is_none() && i.error.is_none()).count());
     let mark_good = move |_| {
         let Some(item) = shown() else { return };
@@ -97,6 +105,21 @@ pub fn InspectPanel() -> impl IntoView {
             <Show when=move || !state.ready()>
                 <p class="hint">{move || if state.training() { "Training…" } else { "Choose or train a product first." }}</p>
             </Show>
+            <div class="actions">
+                {move || match open_item() {
+                    None => view! {
+                        <button class="secondary" data-testid="item-new" disabled=move || !state.ready() on:click=new_item
+                            title="Photos picked next are views of one item (front, back, sides), judged by the worst">"New item"</button>
+                    }.into_any(),
+                    Some(name) => view! {
+                        <p class="hint" data-testid="item-open" aria-live="polite">{format!(
+                            "Adding views to {name}: pick its photos, one or several at a time."
+                        )}</p>
+                        <button class="secondary" data-testid="item-done" on:click=move |_| state.item_session.update(|s| s.close())>
+                            "Item done"</button>
+                    }.into_any(),
+                }}
+            </div>
             <super::camera::Camera/>
             <super::demo::DemoSamples/>
             <Show when=move || { pending() > 0 }>

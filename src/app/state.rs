@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::client::EngineClient;
 use super::store::{Library, Photo, Product};
+use crate::client::items::ItemSession;
 use crate::client::workbench::{Next, Workbench};
 use crate::eval::calibration::CalibrationScores;
 use crate::protocol::{BackendStatus, InspectionReply};
@@ -20,6 +21,8 @@ use crate::protocol::{BackendStatus, InspectionReply};
 pub struct InspectionItem {
     pub tag: u32,
     pub file: String,
+    /// The item it is a view of ([`ItemSession::key_for`]).
+    pub item: String,
     pub photo: web_sys::Blob,
     pub bytes: Rc<Vec<u8>>,
     pub reply: Option<InspectionReply>,
@@ -58,6 +61,8 @@ pub struct AppState {
     /// Each training under way, by product id: how far.
     pub train_progress: RwSignal<HashMap<String, Progress>>,
     pub inspections: RwSignal<Vec<InspectionItem>, LocalStorage>,
+    /// The item opened with *New item*, which new photos join.
+    pub item_session: RwSignal<ItemSession>,
     /// The inspection shown large.
     pub selected: RwSignal<Option<u32>>,
     /// Messages a person can act on; shown until dismissed.
@@ -83,6 +88,7 @@ impl AppState {
             progress: RwSignal::new(None),
             train_progress: RwSignal::new(HashMap::new()),
             inspections: RwSignal::new_local(Vec::new()),
+            item_session: RwSignal::new(ItemSession::default()),
             selected: RwSignal::new(None),
             errors: RwSignal::new(Vec::new()),
             engine: StoredValue::new_local(None),

@@ -208,6 +208,27 @@ test('an item of three views, one of them damaged, is DAMAGED and shows all thre
   await screenshot(page, '06-item-three-views');
 });
 
+test('New item gathers photos picked one by one into one item, until Item done', async () => {
+  const { page } = app;
+  const as = (path) => ({ name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) });
+  await page.getByTestId('item-new').click();
+  await page.getByTestId('item-open').filter({ hasText: 'item 1' }).waitFor();
+  const item = page.locator('[data-testid=item][data-item="item 1"]');
+  await page.getByTestId('inspect-files').setInputFiles(as(good[48]));
+  await item.and(page.locator('[data-views="1"]')).waitFor({ timeout: 120_000 });
+  await page.getByTestId('inspect-files').setInputFiles(as(CRACKED));
+  await item.and(page.locator('[data-views="2"]:not([data-verdict=pending])')).waitFor({ timeout: 120_000 });
+  assert.equal(await item.getAttribute('data-verdict'), 'damaged');
+  assert.equal(await page.getByTestId('item').count(), 1, 'the photos before New item are not listed with it');
+  await screenshot(page, '07-new-item');
+  await page.getByTestId('item-done').click();
+  await page.getByTestId('item-new').waitFor();
+  // Closed: the next pick is judged on its own again.
+  await page.getByTestId('inspect-files').setInputFiles(as(good[49]));
+  await page.waitForFunction(() => !document.querySelector('[data-testid=item]'), null, { timeout: 120_000 });
+  await verdict().waitFor();
+});
+
 test('a file that is not an image and a corrupt PNG give clear errors, and the app keeps working', async () => {
   const { page } = app;
   await page.getByTestId('inspect-files').setInputFiles({ name: 'readme.png', mimeType: 'image/png', buffer: Buffer.from('plain text') });
