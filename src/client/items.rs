@@ -65,15 +65,7 @@ impl Item {
     /// The worst view's verdict once every view is judged (a view that could not be
     /// judged leaves the item undecided).
     pub fn band(&self) -> Option<Band> {
-        self.views.iter().map(|v| v.band).collect::<Option<Vec<_>>>()?.into_iter().max_by_key(|b| severity(*b))
-    }
-}
-
-fn severity(band: Band) -> u8 {
-    match band {
-        Band::Ok => 0,
-        Band::Check => 1,
-        Band::Damaged => 2,
+        self.views.iter().map(|v| v.band).collect::<Option<Vec<_>>>()?.into_iter().max()
     }
 }
 

@@ -82,13 +82,14 @@ pub struct CheckBand {
     pub why: String,
 }
 
-/// The three verdicts: OK, a person should look (CHECK), or DAMAGED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The three verdicts: OK, a person should look (CHECK), or DAMAGED; ordered from
+/// best to worst, so the worst of several views is their maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Band {
-    Ok,
-    Check,
-    Damaged,
+    Ok = 0,
+    Check = 1,
+    Damaged = 2,
 }
 
 impl Band {
@@ -227,6 +228,7 @@ mod tests {
         c.check = Some(CheckBand { from: 8.0, why: String::new() });
         assert_eq!([c.band(7.99), c.band(8.0), c.band(9.99), c.band(10.0)], [Band::Ok, Band::Check, Band::Check, Band::Damaged]);
         assert_eq!([Band::Ok.as_str(), Band::Check.as_str(), Band::Damaged.as_str()], ["ok", "check", "damaged"]);
+        assert!(Band::Ok < Band::Check && Band::Check < Band::Damaged, "worse verdicts order higher");
     }
 
     #[test]
