@@ -2,26 +2,18 @@
 // file and paint another's with the brush, score them, look at the charts, try the
 // threshold methods and the sensitivity slider, use a threshold, and see that inspection
 // and a reload both follow it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono } from './harness.mjs';
 
-let server, browser, app;
+let app;
 const CRACKED = elpvMono('1.0').slice(0, 6);
 const GOOD = elpvMono('0.0');
 const file = (path) => ({ name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) });
 
-before(async () => {
-  server = await serveDist();
-  browser = await launch();
-  app = await openApp(browser, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+usingApp((opened) => { app = opened; });
 
 /// A PNG drawn in the page: `w` x `h`, black, with a white rectangle [x, y, rw, rh].
 async function maskPng(name, w, h, rect) {

@@ -1,25 +1,17 @@
 // A new user on a first visit does not wait for the demo: while the demo product is still
 // training in the engine, they make their own product, add photos and press Train. Their
 // product must stay current and get trained; the demo gets its own profile too.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono, savedProfiles } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, savedProfiles } from './harness.mjs';
 
-let server, browser, app;
+let app;
 const good = elpvMono('0.0');
 const asUpload = (f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) });
 
-before(async () => {
-  server = await serveDist();
-  browser = await launch();
-  app = await openApp(browser, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+usingApp((opened) => { app = opened; });
 
 test('a product made while the demo trains stays current and is trained', async () => {
   const { page } = app;

@@ -3,25 +3,17 @@
 // hand", and the product then flags a hand-held shot of a cracked cell (DAMAGED, or
 // CHECK for a person) and scores it above a hand-held shot of an unseen good cell, which
 // is not DAMAGED.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono } from './harness.mjs';
 
-let server, browser, app;
+let app;
 const good = elpvMono('0.0');
 const CRACKED = elpvMono('1.0').find((f) => f.endsWith('cell0013.png'));
 
-before(async () => {
-  server = await serveDist();
-  browser = await launch();
-  app = await openApp(browser, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+usingApp((opened) => { app = opened; });
 
 /// A hand-held shot of a photo: seeded shift up to 8%, turn up to 10 degrees, zoom up to
 /// 8%, light up to 15%; the photo mirrored where the move leaves no pixels.

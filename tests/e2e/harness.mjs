@@ -5,6 +5,7 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,6 +54,21 @@ export async function launch(extraArgs = []) {
 /// differs (Chromium never offers to install an app from an incognito window).
 export async function launchPersistent(userDataDir) {
   return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/// For a test file that drives one app: serves dist/, launches Chromium and opens the app
+/// before the file's tests (handing it to `opened`), closes both after them.
+export function usingApp(opened) {
+  let server, browser;
+  before(async () => {
+    server = await serveDist();
+    browser = await launch();
+    opened(await openApp(browser, server.url));
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 }
 
 /// A page that fails the test on any uncaught error and records every request: the

@@ -1,27 +1,19 @@
 // The first end-to-end inspection, as a person would do it: name a product, upload good
 // solar cells, train, then inspect a cracked cell, a good one, and files that are not images.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono } from './harness.mjs';
 
-let server, browser, app;
+let app;
 const good = elpvMono('0.0');
 const cracked = elpvMono('1.0');
 const TRAIN = good.slice(0, 40);
 const HELD_OUT_GOOD = good[41];
 const CRACKED = cracked.find((f) => f.endsWith('cell0013.png')); // a long diagonal crack
 
-before(async () => {
-  server = await serveDist();
-  browser = await launch();
-  app = await openApp(browser, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+usingApp((opened) => { app = opened; });
 
 const verdict = () => app.page.getByTestId('verdict');
 
