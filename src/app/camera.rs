@@ -175,8 +175,12 @@ pub fn Camera() -> impl IntoView {
     // Bumped to take a frame later (a timer cannot call `next_frame` from inside it).
     let retry = RwSignal::new(0u32);
 
+    // While an item is open the camera is a shutter: frames are judged when they are
+    // added as views, so the live loop does not replace the item's views.
+    let item_open = move || state.item_session.with(|s| s.open().is_some());
     let next_frame = move || {
-        if !live.get_untracked() || paused.get_untracked() || waiting.get_value().is_some() || !state.ready() {
+        let shutter = state.item_session.with_untracked(|s| s.open().is_some());
+        if !live.get_untracked() || paused.get_untracked() || shutter || waiting.get_value().is_some() || !state.ready() {
             return;
         }
         let Some(element) = video.get_untracked() else { return };
@@ -206,8 +210,27 @@ pub fn Camera() -> impl IntoView {
 
     Effect::new(move |_| {
         retry.track();
+        // Closing the item starts the live loop again.
+        state.item_session.track();
         next_frame();
     });
+    let views_added = RwSignal::new(0u32);
+    let add_view = move |_| {
+        let Some(element) = video.get_untracked() else { return };
+        leptos::task::spawn_local(async move {
+            let result = match grab(&element).await {
+                Ok(bytes) => {
+                    views_added.update(|n| *n += 1);
+                    let file = UploadedFile { name: format!("camera view {}", views_added.get_untracked()), bytes };
+                    blob_of(&file.bytes).map(|photo| actions::start(state, vec![(file, photo)]))
+                }
+                Err(message) => Err(message),
+            };
+            if let Err(message) = result {
+                state.report(message);
+            }
+        });
+    };
 
     // An answer (or a failure) for the awaited frame frees the camera for the next one.
     Effect::new(move |_| {
@@ -277,6 +300,9 @@ pub fn Camera() -> impl IntoView {
                         {move || if paused.get() { "Resume" } else { "Freeze" }}
                     </button>
                     <button class="secondary" data-testid="camera-save" on:click=save>"Save frame"</button>
+                    <Show when=item_open>
+                        <button data-testid="camera-add-view" disabled=move || !state.ready() on:click=add_view>"Add this view to the item"</button>
+                    </Show>
                     <Show when=move || devices.with(|d| d.len() > 1)>
                         <label class="inline">"Camera "
                             <select data-testid="camera-select" on:change=move |ev| {
@@ -294,7 +320,9 @@ pub fn Camera() -> impl IntoView {
             <Show when=move || live.get()>
                 <p class="hint" aria-live="off" data-testid="camera-status" data-frames=move || frames.get().to_string()
                     data-fps=move || format!("{:.2}", fps.get())>
-                    {move || if paused.get() {
+                    {move || if item_open() {
+                        "An item is open: each press of \"Add this view to the item\" judges the picture as one of its views.".to_string()
+                    } else if paused.get() {
                         format!("Frozen on frame {}", frames.get())
                     } else {
                         format!("{:.1} frames per second · {} frames judged", fps.get(), frames.get())

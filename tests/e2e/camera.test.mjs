@@ -1,6 +1,7 @@
 // The live camera, driven by Chromium's fake camera (NOTES.md): frames are judged one
 // after another with a verdict, a heatmap and frames per second; Freeze stops the flow;
-// Save frame downloads the frame as a PNG; good photos for training are taken with it.
+// Save frame downloads the frame as a PNG; with an item open, each press of "Add this
+// view" judges the picture as one of its views; good photos for training are taken with it.
 // A browser that refuses the camera gets a
 // message with the way out, and photos can still be picked.
 import { test, before, after } from 'node:test';
@@ -52,6 +53,21 @@ test('the camera streams frames into verdicts, freezes and saves a frame', async
 
     await page.getByTestId('camera-pause').click();
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid=camera-status]')?.getAttribute('data-frames')) > n, frozen, { timeout: 60_000 });
+
+    // New item: the camera becomes a shutter, each press adds a judged view to the item.
+    await page.getByTestId('item-new').click();
+    await page.waitForTimeout(500); // the frame in flight may still land
+    const shutter = await frames(page);
+    const item = page.locator('[data-testid=item][data-item="item 1"]');
+    await page.getByTestId('camera-add-view').click();
+    await item.and(page.locator('[data-views="1"]:not([data-verdict=pending])')).waitFor({ timeout: 60_000 });
+    await page.getByTestId('camera-add-view').click();
+    await item.and(page.locator('[data-views="2"]:not([data-verdict=pending])')).waitFor({ timeout: 60_000 });
+    assert.match(await item.getAttribute('data-verdict'), /^(ok|check|damaged)$/);
+    assert.equal(await frames(page), shutter, 'no live frame replaces the views while the item is open');
+    await screenshot(page, '53-camera-item');
+    await page.getByTestId('item-done').click();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=camera-status]')?.getAttribute('data-frames')) > n, shutter, { timeout: 60_000 });
     await page.getByTestId('camera-stop').click();
     await page.getByTestId('camera-start').waitFor();
 
