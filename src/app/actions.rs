@@ -350,6 +350,10 @@ pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> 
                 item.error = Some(failure.message);
             }
         }
+        // An item opened while this frame was judged: its views stay, the frame goes.
+        if state.item_session.with_untracked(|s| s.open().is_some()) {
+            return;
+        }
         state.selected.set(Some(tag));
         state.inspections.set(vec![item]);
     });

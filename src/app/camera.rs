@@ -210,8 +210,11 @@ pub fn Camera() -> impl IntoView {
 
     Effect::new(move |_| {
         retry.track();
-        // Closing the item starts the live loop again.
-        state.item_session.track();
+        // Opening an item drops the frame in flight (its answer no longer shows);
+        // closing it starts the live loop again.
+        if item_open() {
+            waiting.set_value(None);
+        }
         next_frame();
     });
     let views_added = RwSignal::new(0u32);
