@@ -217,6 +217,26 @@ pub fn Camera() -> impl IntoView {
         }
         next_frame();
     });
+    // A good photo of the product, faintly over the live picture: the item lines up with
+    // how it was taught, which is how its photos are best judged.
+    let guide = RwSignal::new(true);
+    let reference = RwSignal::new(None::<String>);
+    Effect::new(move |previous: Option<Option<String>>| {
+        let url = state
+            .photos
+            .with(|photos| photos.first().and_then(|p| blob_of(&p.bytes).ok()))
+            .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob).ok());
+        if let Some(Some(old)) = previous {
+            let _ = web_sys::Url::revoke_object_url(&old);
+        }
+        reference.set(url.clone());
+        url
+    });
+    on_cleanup(move || {
+        if let Some(url) = reference.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        }
+    });
     let views_added = RwSignal::new(0u32);
     let add_view = move |_| {
         let Some(element) = video.get_untracked() else { return };
@@ -319,7 +339,19 @@ pub fn Camera() -> impl IntoView {
                     </Show>
                 </Show>
             </div>
-            {camera.preview()}
+            <div class="camera-frame">
+                {camera.preview()}
+                <Show when=move || live.get() && guide.get()>
+                    {move || reference.get().map(|url| view! {
+                        <img class="camera-reference" data-testid="camera-reference" src=url alt=""
+                            title="A good photo of the product, to line the item up with"/>
+                    })}
+                </Show>
+            </div>
+            <Show when=move || live.get()>
+                <label class="inline"><input type="checkbox" data-testid="camera-guide" prop:checked=move || guide.get()
+                    on:change=move |ev| guide.set(event_target_checked(&ev))/>" Show a good photo faintly over the picture, to line the item up"</label>
+            </Show>
             <Show when=move || live.get()>
                 <p class="hint" aria-live="off" data-testid="camera-status" data-frames=move || frames.get().to_string()
                     data-fps=move || format!("{:.2}", fps.get())>

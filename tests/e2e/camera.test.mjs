@@ -31,6 +31,13 @@ test('the camera streams frames into verdicts, freezes and saves a frame', async
     assert.match(await verdict.getAttribute('data-verdict'), /^(ok|check|damaged)$/);
     assert.match(await page.getByTestId('latency-ms').textContent(), /^\d+$/);
     assert.ok(Number(await page.getByTestId('camera-status').getAttribute('data-fps')) > 0, 'frames per second are shown');
+    // A good photo of the product lies faintly over the picture to line the item up; it can be hidden.
+    assert.match(await page.getByTestId('camera-reference').getAttribute('src'), /^blob:/);
+    assert.ok(await page.getByTestId('camera-reference').evaluate((img) => img.complete && img.naturalWidth > 0), 'the guide photo loads');
+    await page.getByTestId('camera-guide').uncheck();
+    assert.equal(await page.getByTestId('camera-reference').count(), 0);
+    await page.getByTestId('camera-guide').check();
+    await page.getByTestId('camera-reference').waitFor();
     // The heatmap is drawn for the live frame.
     const drawn = await page.getByTestId('heatmap').evaluate((c) => c.width > 0 && c.height > 0);
     assert.ok(drawn, 'the overlay canvas holds the frame');
