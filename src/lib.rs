@@ -8,12 +8,15 @@
 //!   -> `backbone` (CNN feature maps, tract) -> `embed` (patch grid) -> `padim` /
 //!   `patchcore` (patch scores) -> `postprocess` (anomaly map, verdict, heatmap);
 //!   `inspector` chains them and trains; `profile` is the file; `gpu` is the same frame
-//!   in WGSL compute shaders.
+//!   in WGSL compute shaders. Beside the frame: `capture` (is a shot fit to judge),
+//!   `calibration_stats` (threshold and CHECK band from scores), `identify` (which
+//!   product), `handheld` and `warp` (hand-held shots, for training copies and tests).
 //! - `eval`: metrics, threshold estimators, dataset layouts, reports, and the one
 //!   evaluation sequence (`session`) that the CLI and the app both run.
 //! - `service`: the engine behind request ids (native-tested); `worker` is its Web
 //!   Worker loop, `cli` the command line.
-//! - `protocol`: the messages; `client`: the page's calls and state; `app`: the page.
+//! - `protocol`: the messages; `client`: the page's calls and state (`items`: views
+//!   grouped into items); `app`: the page.
 //!
 //! The feature `scoring` (on by default) brings the backbone, the GPU kernels, the
 //! service, the worker and the CLI. The page is built without it, so the page's bundle
