@@ -1,5 +1,5 @@
 //! `damagelens handheld --dataset DIR --out DIR --seed N`: a hand-held copy of a dataset
-//! (see [`crate::eval::handheld`]) to measure what shaky shots cost and what registration wins back.
+//! (see [`crate::engine::handheld`]) to measure what shaky shots cost.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

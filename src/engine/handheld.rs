@@ -5,9 +5,9 @@
 //! good photo (`TrainSettings::augment`).
 //!
 //! Where a moved photo has no pixels (the item's surroundings out of the original frame),
-//! its edge pixels are repeated (see [`crate::engine::warp`]): a real camera would still
-//! see the surroundings, not a coloured frame that looks like damage. A mask is repeated
-//! the same way, so it still marks exactly what its photo shows.
+//! the photo is mirrored at its edge (see [`crate::engine::warp`]): a real camera would
+//! still see the surroundings, not a coloured frame that looks like damage. A mask is
+//! mirrored the same way, so it still marks exactly what its photo shows.
 
 use image::{GrayImage, RgbImage};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
