@@ -91,8 +91,12 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
-    /// Score a photo with the active profile.
-    Inspect { file: UploadedFile },
+    /// Score a photo with the active profile; with `identify`, first find which product
+    /// it shows (among those given by `Recognise`).
+    Inspect { file: UploadedFile, identify: Option<Identify> },
+    /// The products photos are identified among (each one's profile file, by library id);
+    /// replaces the ones given before. Answered with `Reply::Recognising`.
+    Recognise { products: Vec<KnownProfile> },
     /// Score calibration photos: `good` are the product's good photos, in the order it was
     /// trained on; the ones training held out are scored by a model fitted without them,
     /// and so are the damaged ones.
@@ -108,6 +112,35 @@ pub enum Request {
     /// Fault injection for tests: destroys the GPU device as a driver reset would, so
     /// the next GPU inspection fails and the engine must fall back to the CPU.
     LoseGpuDevice,
+}
+
+/// "Which product is this?" asked before an inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Identify {
+    /// The library id of the product whose profile the engine holds, as the page knows
+    /// it: a photo of that product is judged at once; a photo of another one is not.
+    pub holding: Option<String>,
+}
+
+/// A product of the library for identification: its id and its profile file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownProfile {
+    pub product: String,
+    pub profile: UploadedFile,
+}
+
+/// Which product a photo shows ([`crate::engine::identify::identify`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductMatch {
+    /// The library id of the product; None: none of the products on this device.
+    pub product: Option<String>,
+    /// In [0, 1]: 1 on the product's own photos with no rival near, 0 at its bound or
+    /// when the runner-up is as near.
+    pub confidence: f32,
+    /// The next-nearest product (for an unknown product, the nearest, which was too far),
+    /// and its distance over its bound (1 or more: not that product).
+    pub runner_up: Option<String>,
+    pub runner_up_relative: Option<f32>,
 }
 
 /// Identifies a call; the page numbers its calls from 1.
@@ -328,6 +361,10 @@ pub struct InspectionReply {
     /// the score means nothing.
     #[serde(default)]
     pub capture: Option<String>,
+    /// Which product the photo shows, when the page asked (`Identify`). An unknown
+    /// product comes with band CHECK, the reason in `capture` and no score.
+    #[serde(default)]
+    pub identified: Option<ProductMatch>,
     pub threshold: f32,
     pub latency_ms: f64,
     /// Where the time went, and on which backend.
@@ -356,6 +393,18 @@ pub enum Reply {
     },
     Inspected {
         result: InspectionReply,
+    },
+    /// The photo shows another product than the one held (`Identify::holding`): it was
+    /// not judged; load that product's profile and ask again.
+    Recognised {
+        file: String,
+        identified: ProductMatch,
+    },
+    /// Which products photos are now identified among (library ids), and the ones left
+    /// out, with why.
+    Recognising {
+        products: Vec<String>,
+        skipped: Vec<String>,
     },
     /// The calibration photos' scores; `problems` name photos or masks left out and why.
     CalibrationScored {

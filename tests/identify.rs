@@ -11,18 +11,6 @@ use damagelens::engine::inspector::{Inspector, Trainer};
 use damagelens::engine::profile::Profile;
 use damagelens::engine::settings::TrainSettings;
 
-/// ELPV cells of one kind (`mono` or `poly`) by defect probability, in file order.
-fn elpv(probability: &str, kind: &str) -> Vec<String> {
-    let labels = String::from_utf8(common::read("tests/data/elpv/labels.csv")).unwrap();
-    labels
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.len() == 3 && f[1] == probability && f[2] == kind).then(|| format!("tests/data/elpv/{}", f[0]))
-        })
-        .collect()
-}
-
 /// Research data kept outside the repository (CI has it beside the checkout).
 fn tire_dir() -> Option<PathBuf> {
     let dir = common::root().join("../shared/data/mvtec3d-tire");
@@ -43,8 +31,8 @@ struct Product {
 }
 
 fn elpv_product(name: &'static str, kind: &str) -> Product {
-    let good = elpv("0.0", kind);
-    let cracked = elpv("1.0", kind);
+    let good = common::elpv("0.0", kind);
+    let cracked = common::elpv("1.0", kind);
     let held_out = good[100..115].iter().map(|f| (f.clone(), false)).chain(cracked[..15].iter().map(|f| (f.clone(), true))).collect();
     Product { name, train: good[..20].to_vec(), held_out }
 }

@@ -12,8 +12,8 @@ use damagelens::engine::postprocess::Band;
 use damagelens::engine::profile::Profile;
 use damagelens::eval::dataset::parse;
 use damagelens::protocol::{
-    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, FailureKind, MaskFile, MethodChoice, Reply, Request, Status,
-    TrainChoice, UploadedFile,
+    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, FailureKind, Identify, KnownProfile, MaskFile, MethodChoice,
+    Reply, Request, Status, TrainChoice, UploadedFile,
 };
 use damagelens::service::{GpuBackend, Service};
 use futures::executor::block_on;
@@ -99,7 +99,7 @@ fn train(service: &mut Service<FakeGpu>, id: u64, name: &str, good: &[String]) -
 }
 
 fn inspected(service: &mut Service<FakeGpu>, id: u64, path: &str) -> damagelens::protocol::InspectionReply {
-    match reply(service, id, Request::Inspect { file: file(path) }) {
+    match reply(service, id, Request::Inspect { file: file(path), identify: None }) {
         Reply::Inspected { result } => result,
         other => panic!("{other:?}"),
     }
@@ -109,7 +109,7 @@ fn inspected(service: &mut Service<FakeGpu>, id: u64, path: &str) -> damagelens:
 fn nothing_works_before_the_backbone_and_a_profile() {
     let mut service = Service::<FakeGpu>::new(|| 0);
     let good = common::elpv_mono("0.0");
-    let early = failure(&mut service, 1, Request::Inspect { file: file(&good[0]) });
+    let early = failure(&mut service, 1, Request::Inspect { file: file(&good[0]), identify: None });
     assert_eq!(early.kind, FailureKind::BackboneNotLoaded);
     assert!(early.message.contains("not loaded yet"), "{}", early.message);
     service.backbone_loaded(Err("models/efficientnet_lite0.onnx: 404".into()));
@@ -118,7 +118,7 @@ fn nothing_works_before_the_backbone_and_a_profile() {
     assert!(failed.message.contains("404"), "the reason travels: {}", failed.message);
 
     let mut service = ready_service();
-    assert_eq!(failure(&mut service, 3, Request::Inspect { file: file(&good[0]) }).kind, FailureKind::NoProfile);
+    assert_eq!(failure(&mut service, 3, Request::Inspect { file: file(&good[0]), identify: None }).kind, FailureKind::NoProfile);
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn a_gpu_that_fails_mid_frame_hands_the_same_photo_to_the_cpu_and_says_so() {
     assert_eq!(inspected(&mut service, 2, &cracked[0]).backend, Backend::WebGpu);
 
     // The device fails on the next frame: the notice comes first, then the CPU's answer.
-    let events = serve(&mut service, 3, Request::Inspect { file: file(&cracked[1]) });
+    let events = serve(&mut service, 3, Request::Inspect { file: file(&cracked[1]), identify: None });
     let [Event::Status(Status::Backend(notice)), Event::Done { id: 3, reply: answer }] = events.as_slice() else { panic!("{events:?}") };
     let Reply::Inspected { result } = answer.as_ref() else { panic!("{answer:?}") };
     assert_eq!(notice.active, Backend::Cpu);
@@ -216,8 +216,11 @@ fn a_photo_the_gpu_refuses_is_not_retried_on_the_cpu() {
     let mut service = ready_service();
     service.gpu_started(Ok(FakeGpu { cpu: inspector(), fail_after: Cell::new(None), inspected: Cell::new(0) }));
     train(&mut service, 1, "cells", &common::elpv_mono("0.0")[..12]);
-    let bad =
-        failure(&mut service, 2, Request::Inspect { file: UploadedFile { name: "cut.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec() } });
+    let bad = failure(
+        &mut service,
+        2,
+        Request::Inspect { file: UploadedFile { name: "cut.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec() }, identify: None },
+    );
     assert_eq!(bad.kind, FailureKind::Refused);
     assert!(bad.message.contains("cut.png"));
     assert!(
@@ -283,8 +286,8 @@ fn interleaved_calls_are_answered_by_id() {
     train(&mut service, 1, "cells", &good[..12]);
     let cracked = common::elpv_mono("1.0");
     let mut calls = Calls::default();
-    let (first, a) = calls.start(Request::Inspect { file: file(&cracked[0]) }, None);
-    let (second, b) = calls.start(Request::Inspect { file: file(&good[40]) }, None);
+    let (first, a) = calls.start(Request::Inspect { file: file(&cracked[0]), identify: None }, None);
+    let (second, b) = calls.start(Request::Inspect { file: file(&good[40]), identify: None }, None);
     // The engine happens to serve the second first.
     for call in [second, first] {
         let mut events = Vec::new();
@@ -299,4 +302,61 @@ fn interleaved_calls_are_answered_by_id() {
     assert_eq!(crack.file, file(&cracked[0]).name);
     assert_eq!(fine.file, file(&good[40]).name);
     assert!(crack.score > fine.score, "{} vs {}", crack.score, fine.score);
+}
+
+fn inspect_auto(service: &mut Service<FakeGpu>, id: u64, path: &str, holding: Option<&str>) -> Reply {
+    reply(service, id, Request::Inspect { file: file(path), identify: Some(Identify { holding: holding.map(String::from) }) })
+}
+
+/// Auto: the engine says which product a photo shows before judging it; a photo of the
+/// product it holds is judged at once (with the same score as without identification),
+/// one of another product is sent back to be loaded, and something else is an unknown
+/// product, checked by a person instead of scored.
+#[test]
+fn photos_are_identified_among_the_known_products_before_they_are_judged() {
+    let mut service = ready_service();
+    let (mono, poly) = (common::elpv("0.0", "mono"), common::elpv("0.0", "poly"));
+    let cracked_poly = common::elpv("1.0", "poly");
+    assert_eq!(
+        failure(&mut service, 1, Request::Inspect { file: file(&mono[30]), identify: Some(Identify::default()) }).kind,
+        FailureKind::NoProfile
+    );
+    let mono_profile = train(&mut service, 2, "mono", &mono[..12]);
+    let poly_profile = train(&mut service, 3, "poly", &poly[..12]);
+    let known = |product: &str, bytes: &[u8]| KnownProfile {
+        product: product.into(),
+        profile: UploadedFile { name: format!("{product}.dlprofile"), bytes: bytes.to_vec() },
+    };
+    let broken = KnownProfile { product: "c".into(), profile: UploadedFile { name: "c.dlprofile".into(), bytes: b"junk".to_vec() } };
+    match reply(&mut service, 4, Request::Recognise { products: vec![known("a", &mono_profile), known("b", &poly_profile), broken] }) {
+        Reply::Recognising { products, skipped } => {
+            assert_eq!(products, ["a", "b"]);
+            assert!(skipped.len() == 1 && skipped[0].contains("c.dlprofile"), "{skipped:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The engine holds poly (trained last): a damaged poly cell is judged, as poly.
+    let plain = inspected(&mut service, 5, &cracked_poly[0]);
+    let Reply::Inspected { result } = inspect_auto(&mut service, 6, &cracked_poly[0], Some("b")) else { panic!() };
+    let matched = result.identified.clone().unwrap();
+    assert_eq!((matched.product.as_deref(), matched.runner_up.as_deref()), (Some("b"), Some("a")));
+    assert!(matched.confidence > 0.0 && matched.confidence <= 1.0, "{matched:?}");
+    assert_eq!(result.score.to_bits(), plain.score.to_bits(), "identification shares the backbone run, not the verdict");
+
+    // A mono cell while poly is held: not judged; load mono and ask again.
+    match inspect_auto(&mut service, 7, &mono[30], Some("b")) {
+        Reply::Recognised { identified, .. } => assert_eq!(identified.product.as_deref(), Some("a")),
+        other => panic!("{other:?}"),
+    }
+    reply(&mut service, 8, Request::Load { file: "mono.dlprofile".into(), bytes: mono_profile });
+    let Reply::Inspected { result } = inspect_auto(&mut service, 9, &mono[30], Some("a")) else { panic!() };
+    assert_eq!(result.identified.unwrap().product.as_deref(), Some("a"));
+    assert_eq!(result.capture, None);
+
+    // A cat is none of them: CHECK, with the reason, no score.
+    let Reply::Inspected { result } = inspect_auto(&mut service, 10, "tests/data/skimage/chelsea.png", Some("a")) else { panic!() };
+    assert_eq!((result.band, result.score), (Band::Check, 0.0));
+    assert_eq!(result.identified.unwrap().product, None);
+    assert!(result.capture.unwrap().contains("not a product on this device"));
 }

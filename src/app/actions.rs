@@ -279,7 +279,7 @@ pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>
 /// Asks the engine to inspect one photo; a reply of another kind is a failure.
 async fn inspect(state: AppState, file: UploadedFile) -> Result<InspectionReply, Failure> {
     let name = file.name.clone();
-    match client::call(state, Request::Inspect { file }, None).await? {
+    match client::call(state, Request::Inspect { file, identify: None }, None).await? {
         Reply::Inspected { result } => Ok(result),
         _ => Err(Failure::new(FailureKind::Protocol, format!("{name}: the engine answered out of order; inspect it again"))),
     }

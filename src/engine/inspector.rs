@@ -133,14 +133,32 @@ impl Inspector {
         times: &mut StageTimes,
     ) -> Result<(AnomalyMap, (u32, u32)), EngineError> {
         check_profile(&self.manifest, self.preprocess.size, profile)?;
+        let (maps, dims) = self.timed_feature_maps(file, bytes, profile.even_brightness, times)?;
+        Ok((self.map_of_features(profile, &maps, times)?, dims))
+    }
+
+    /// [`Self::feature_maps`], timing preprocessing and the backbone into `times`.
+    pub fn timed_feature_maps(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        even_brightness: bool,
+        times: &mut StageTimes,
+    ) -> Result<(Vec<FeatureMap>, (u32, u32)), EngineError> {
         let mut clock = Stopwatch::start();
-        let (tensor, dims) = self.preprocess.photo(file, bytes, profile.even_brightness)?;
+        let (tensor, dims) = self.preprocess.photo(file, bytes, even_brightness)?;
         times.preprocess = clock.lap();
         let maps = self.backbone.run(tensor)?;
         times.backbone = clock.lap();
+        Ok((maps, dims))
+    }
+
+    /// The anomaly map of a photo's feature maps (computed with `profile`'s preprocessing).
+    fn map_of_features(&self, profile: &Profile, maps: &[FeatureMap], times: &mut StageTimes) -> Result<AnomalyMap, EngineError> {
+        let mut clock = Stopwatch::start();
         let mut members = Vec::with_capacity(profile.detectors.len());
         for d in &profile.detectors {
-            let grid = d.embedder.embed(&maps)?;
+            let grid = d.embedder.embed(maps)?;
             members.push((d.model.score(&grid)?, grid.height, grid.width, d.scale));
         }
         times.scoring = clock.lap();
@@ -150,7 +168,25 @@ impl Inspector {
             .map(|(scores, h, w, scale)| Ok((AnomalyMap::from_patch_scores(&scores, h, w, size, blur_sigma(size as u32)), scale)));
         let map = combine(&mut maps_of_detectors)?;
         times.postprocess = clock.lap();
-        Ok((map, dims))
+        Ok(map)
+    }
+
+    /// Inspects a photo whose feature maps were already computed (by
+    /// [`Self::timed_feature_maps`] with `profile`'s brightness setting, into `times`):
+    /// identification and inspection share one backbone run.
+    pub fn inspect_features(
+        &self,
+        profile: &Profile,
+        maps: &[FeatureMap],
+        dims: (u32, u32),
+        mut times: StageTimes,
+    ) -> Result<(Inspection, StageTimes), EngineError> {
+        check_profile(&self.manifest, self.preprocess.size, profile)?;
+        let map = self.map_of_features(profile, maps, &mut times)?;
+        let mut clock = Stopwatch::start();
+        let inspection = Inspection::new(map, &profile.calibration, None, dims);
+        times.postprocess += clock.lap();
+        Ok((inspection, times))
     }
 
     /// Why this photo is not fit to be judged against `profile` (blurred, dark, glaring),

@@ -9,6 +9,8 @@ mod gpu;
 pub use gpu::{fallback_notice, Attempt, Gpu, GpuBackend};
 
 use crate::engine::clock::{now_ms, StageTimes};
+use crate::engine::embed::FeatureMap;
+use crate::engine::identify::{identify_each, Gallery, GlobalEmbedding};
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::postprocess::{Band, Calibration};
 use crate::engine::profile::Profile;
@@ -20,8 +22,8 @@ use crate::eval::report::{EvalItem, Timing};
 use crate::eval::session::{evaluate_sample, EvalSession};
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
-    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, InspectionReply, MaskFile, ProfileSummary,
-    Reply, Request, Status, TrainChoice, UploadedFile,
+    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, Identify, InspectionReply, KnownProfile,
+    MaskFile, ProductMatch, ProfileSummary, Reply, Request, Status, TrainChoice, UploadedFile,
 };
 
 /// Why a call failed, typed; [`ServiceError::failure`] is what crosses to the page.
@@ -35,6 +37,8 @@ pub enum ServiceError {
     NoProfile,
     #[error("no evaluation is under way (it was cancelled, or the engine was restarted); start it again")]
     NoEvaluation,
+    #[error("no product on this device can be recognised yet: train one (products trained before recognition came must be trained again), or choose the product by hand")]
+    NothingToRecognise,
 }
 
 impl ServiceError {
@@ -47,7 +51,7 @@ impl ServiceError {
         let kind = match self {
             ServiceError::Engine(e) => engine_kind(e),
             ServiceError::Evaluation(_) | ServiceError::NoEvaluation => FailureKind::Evaluation,
-            ServiceError::NoProfile => FailureKind::NoProfile,
+            ServiceError::NoProfile | ServiceError::NothingToRecognise => FailureKind::NoProfile,
         };
         Failure::new(kind, self.to_string())
     }
@@ -66,6 +70,18 @@ struct Evaluation {
     judged: usize,
 }
 
+/// A product photos can be identified as (`Request::Recognise`).
+struct KnownProduct {
+    id: String,
+    gallery: Gallery,
+    /// Its photos are embedded with brightness evened, as it was trained.
+    even_brightness: bool,
+}
+
+/// A photo's feature maps as the active profile sees them, kept from identification for
+/// a CPU inspection of the same photo.
+type Features = (Vec<FeatureMap>, (u32, u32), StageTimes);
+
 /// Where a call's progress and notices go while it runs.
 pub type Emit<'a> = dyn FnMut(Event) + 'a;
 
@@ -73,6 +89,7 @@ pub struct Service<G> {
     /// The backbone; Err says why it could not be loaded (None: still loading).
     inspector: Option<std::result::Result<Inspector, String>>,
     profile: Option<Profile>,
+    known: Vec<KnownProduct>,
     evaluation: Option<Evaluation>,
     gpu: Gpu<G>,
     backend: Backend,
@@ -82,7 +99,7 @@ pub struct Service<G> {
 
 impl<G: GpuBackend> Service<G> {
     pub fn new(memory: fn() -> u64) -> Self {
-        Service { inspector: None, profile: None, evaluation: None, gpu: Gpu::Unknown, backend: Backend::Cpu, memory }
+        Service { inspector: None, profile: None, known: Vec::new(), evaluation: None, gpu: Gpu::Unknown, backend: Backend::Cpu, memory }
     }
 
     /// The backbone loaded (or why not); the news for the page.
@@ -131,7 +148,8 @@ impl<G: GpuBackend> Service<G> {
         match request {
             Request::Train { name, choice, files } => self.train(id, &name, choice, &files, emit),
             Request::Load { file, bytes } => self.load(&file, &bytes),
-            Request::Inspect { file } => self.inspect(file, emit).await,
+            Request::Inspect { file, identify } => self.inspect(file, identify, emit).await,
+            Request::Recognise { products } => self.recognise(products),
             Request::Calibrate { good, damaged } => self.calibrate(id, &good, damaged, emit),
             Request::SetCalibration { calibration } => self.set_calibration(calibration),
             Request::Eval(step) => {
@@ -192,30 +210,91 @@ impl<G: GpuBackend> Service<G> {
         Ok(Reply::Loaded { profile: ProfileSummary::of(self.activate(profile)) })
     }
 
-    /// Inspects on the active backend. A GPU failure (a lost device, a failed dispatch)
-    /// switches to the CPU for good, says so once, and inspects the same photo there.
-    async fn inspect(&mut self, file: UploadedFile, emit: &mut Emit<'_>) -> Result<Reply> {
+    /// The products photos are identified among from now on: each profile is checked as
+    /// a load would, and only its gallery is kept.
+    fn recognise(&mut self, products: Vec<KnownProfile>) -> Result<Reply> {
+        let inspector = self.inspector()?;
+        let (sha, size) = (inspector.manifest().onnx_sha256.clone(), inspector.input_size());
+        let (mut known, mut skipped) = (Vec::new(), Vec::new());
+        for KnownProfile { product, profile: file } in products {
+            match Profile::from_bytes(&file.name, &file.bytes, Some(&sha)) {
+                Ok(p) if p.backbone.input_size != size => skipped.push(format!(
+                    "{}: it works on {} px photos and this app at {size} px, so it cannot be recognised; train it again",
+                    file.name, p.backbone.input_size
+                )),
+                Ok(Profile { gallery: Some(gallery), even_brightness, .. }) => {
+                    known.push(KnownProduct { id: product, gallery, even_brightness })
+                }
+                Ok(_) => skipped.push(format!("{}: it was trained before products could be recognised; train it again", file.name)),
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
+        self.known = known;
+        Ok(Reply::Recognising { products: self.known.iter().map(|k| k.id.clone()).collect(), skipped })
+    }
+
+    /// Which known product `file` shows. The photo is embedded once per brightness setting
+    /// the products were trained with; the feature maps made as the active profile sees
+    /// photos come back too, so a CPU inspection need not run the backbone again.
+    fn identify(&self, file: &UploadedFile) -> Result<(ProductMatch, Option<Features>)> {
+        if self.known.is_empty() {
+            return Err(ServiceError::NothingToRecognise);
+        }
+        let inspector = self.inspector()?;
+        let active_even = self.profile.as_ref().map(|p| p.even_brightness);
+        let mut embeddings: [Option<GlobalEmbedding>; 2] = [None, None];
+        let mut kept = None;
+        for even in [false, true] {
+            if !self.known.iter().any(|k| k.even_brightness == even) {
+                continue;
+            }
+            let mut times = StageTimes::default();
+            let (maps, dims) = inspector.timed_feature_maps(&file.name, &file.bytes, even, &mut times)?;
+            embeddings[usize::from(even)] = Some(GlobalEmbedding::from_maps(&maps)?);
+            if active_even == Some(even) {
+                kept = Some((maps, dims, times));
+            }
+        }
+        let candidates: Vec<_> =
+            self.known.iter().map(|k| embeddings[usize::from(k.even_brightness)].as_ref().map(|e| (&k.gallery, e))).collect();
+        let id = identify_each(&candidates);
+        let name = |index: usize| self.known[index].id.clone();
+        let identified = ProductMatch {
+            product: id.best.map(|b| name(b.index)),
+            confidence: id.best.map_or(0.0, |b| b.confidence),
+            runner_up: id.runner_up.map(|r| name(r.index)),
+            runner_up_relative: id.runner_up.map(|r| r.relative),
+        };
+        Ok((identified, kept))
+    }
+
+    /// Inspects on the active backend, after identifying the product when asked. A GPU
+    /// failure (a lost device, a failed dispatch) switches to the CPU for good, says so
+    /// once, and inspects the same photo there.
+    async fn inspect(&mut self, file: UploadedFile, identify: Option<Identify>, emit: &mut Emit<'_>) -> Result<Reply> {
         let started = now_ms();
         self.inspector()?;
+        let (identified, mut features) = match identify {
+            None => (None, None),
+            Some(Identify { holding }) => {
+                let (identified, features) = self.identify(&file)?;
+                match &identified.product {
+                    None => {
+                        let reason = "not a product on this device: choose the product, or teach it as a new one";
+                        let threshold = self.profile.as_ref().map_or(0.0, |p| p.calibration.threshold);
+                        return Ok(self.unjudged(file.name, reason, threshold, started, Some(identified)));
+                    }
+                    Some(product) if Some(product) != holding.as_ref() || self.profile.is_none() => {
+                        return Ok(Reply::Recognised { file: file.name, identified });
+                    }
+                    Some(_) => (Some(identified), features),
+                }
+            }
+        };
         let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
         // A shot unfit to judge gets CHECK and the reason, not a score.
         if let Some(problem) = self.inspector()?.capture_problem(profile, &file.name, &file.bytes)? {
-            return Ok(Reply::Inspected {
-                result: InspectionReply {
-                    file: file.name,
-                    score: 0.0,
-                    normalised_score: 0.0,
-                    band: Band::Check,
-                    capture: Some(problem.to_string()),
-                    threshold: profile.calibration.threshold,
-                    latency_ms: now_ms() - started,
-                    stages: StageTimes::default(),
-                    backend: self.backend,
-                    map_size: 1,
-                    heatmap: vec![0; 4],
-                    outline: vec![0],
-                },
-            });
+            return Ok(self.unjudged(file.name, problem, profile.calibration.threshold, started, identified));
         }
         let attempt = match self.backend {
             Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes).await,
@@ -236,7 +315,11 @@ impl<G: GpuBackend> Service<G> {
         let (result, stages, backend) = match judged {
             Some(judged) => judged,
             None => {
-                let (result, stages) = self.inspector()?.inspect_timed(profile, &file.name, &file.bytes)?;
+                let inspector = self.inspector()?;
+                let (result, stages) = match features.take() {
+                    Some((maps, dims, times)) => inspector.inspect_features(profile, &maps, dims, times)?,
+                    None => inspector.inspect_timed(profile, &file.name, &file.bytes)?,
+                };
                 (result, stages, Backend::Cpu)
             }
         };
@@ -247,6 +330,7 @@ impl<G: GpuBackend> Service<G> {
                 normalised_score: result.normalised_score,
                 band: result.band,
                 capture: None,
+                identified,
                 threshold: profile.calibration.threshold,
                 latency_ms: now_ms() - started,
                 stages,
@@ -256,6 +340,27 @@ impl<G: GpuBackend> Service<G> {
                 outline: result.outline,
             },
         })
+    }
+
+    /// A photo that was not judged: CHECK, the reason, and no score or map.
+    fn unjudged(&self, file: String, reason: &str, threshold: f32, started: f64, identified: Option<ProductMatch>) -> Reply {
+        Reply::Inspected {
+            result: InspectionReply {
+                file,
+                score: 0.0,
+                normalised_score: 0.0,
+                band: Band::Check,
+                capture: Some(reason.to_string()),
+                identified,
+                threshold,
+                latency_ms: now_ms() - started,
+                stages: StageTimes::default(),
+                backend: self.backend,
+                map_size: 1,
+                heatmap: vec![0; 4],
+                outline: vec![0],
+            },
+        }
     }
 
     /// Switches backends on request; WebGPU only where it works.

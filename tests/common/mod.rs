@@ -32,12 +32,17 @@ pub fn backbone() -> (BackboneManifest, Vec<u8>) {
 
 /// ELPV mono cells by defect probability, in file order (setup extracts the PyPI wheel).
 pub fn elpv_mono(probability: &str) -> Vec<String> {
+    elpv(probability, "mono")
+}
+
+/// ELPV cells of one kind (`mono` or `poly`) by defect probability, in file order.
+pub fn elpv(probability: &str, kind: &str) -> Vec<String> {
     let labels = String::from_utf8(read("tests/data/elpv/labels.csv")).unwrap();
     labels
         .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            (f.len() == 3 && f[1] == probability && f[2] == "mono").then(|| format!("tests/data/elpv/{}", f[0]))
+            (f.len() == 3 && f[1] == probability && f[2] == kind).then(|| format!("tests/data/elpv/{}", f[0]))
         })
         .collect()
 }
