@@ -83,17 +83,19 @@ impl TrainChoice {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// Fit a new profile on photos of good items; it becomes the active one when it succeeds.
-    Train { name: String, choice: TrainChoice, files: Vec<UploadedFile> },
+    /// Fit a new profile on photos of good items; it becomes the active one when it
+    /// succeeds. `product` is its id in the page's library (for identification).
+    Train { name: String, product: Option<String>, choice: TrainChoice, files: Vec<UploadedFile> },
     /// Make a saved or imported profile file the active one; a bad file leaves the active one as it was.
     Load {
         file: String,
+        product: Option<String>,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Score a photo with the active profile; with `identify`, first find which product
     /// it shows (among those given by `Recognise`).
-    Inspect { file: UploadedFile, identify: Option<Identify> },
+    Inspect { file: UploadedFile, identify: bool },
     /// The products photos are identified among (each one's profile file, by library id);
     /// replaces the ones given before. Answered with `Reply::Recognising`.
     Recognise { products: Vec<KnownProfile> },
@@ -112,14 +114,6 @@ pub enum Request {
     /// Fault injection for tests: destroys the GPU device as a driver reset would, so
     /// the next GPU inspection fails and the engine must fall back to the CPU.
     LoseGpuDevice,
-}
-
-/// "Which product is this?" asked before an inspection.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Identify {
-    /// The library id of the product whose profile the engine holds, as the page knows
-    /// it: a photo of that product is judged at once; a photo of another one is not.
-    pub holding: Option<String>,
 }
 
 /// A product of the library for identification: its id and its profile file.
@@ -361,7 +355,7 @@ pub struct InspectionReply {
     /// the score means nothing.
     #[serde(default)]
     pub capture: Option<String>,
-    /// Which product the photo shows, when the page asked (`Identify`). An unknown
+    /// Which product the photo shows, when the page asked (`Inspect::identify`). An unknown
     /// product comes with band CHECK, the reason in `capture` and no score.
     #[serde(default)]
     pub identified: Option<ProductMatch>,
@@ -394,8 +388,8 @@ pub enum Reply {
     Inspected {
         result: InspectionReply,
     },
-    /// The photo shows another product than the one held (`Identify::holding`): it was
-    /// not judged; load that product's profile and ask again.
+    /// The photo shows another product than the active profile's: it was not judged;
+    /// load that product's profile and ask again.
     Recognised {
         file: String,
         identified: ProductMatch,

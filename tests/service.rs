@@ -12,8 +12,8 @@ use damagelens::engine::postprocess::Band;
 use damagelens::engine::profile::Profile;
 use damagelens::eval::dataset::parse;
 use damagelens::protocol::{
-    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, FailureKind, Identify, KnownProfile, MaskFile, MethodChoice,
-    Reply, Request, Status, TrainChoice, UploadedFile,
+    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, FailureKind, KnownProfile, MaskFile, MethodChoice, Reply,
+    Request, Status, TrainChoice, UploadedFile,
 };
 use damagelens::service::{GpuBackend, Service};
 use futures::executor::block_on;
@@ -89,7 +89,8 @@ fn failure(service: &mut Service<FakeGpu>, id: u64, request: Request) -> damagel
 
 fn train(service: &mut Service<FakeGpu>, id: u64, name: &str, good: &[String]) -> Vec<u8> {
     let files = good.iter().map(|p| file(p)).collect();
-    match reply(service, id, Request::Train { name: name.into(), choice: TrainChoice::default(), files }) {
+    let product = Some(format!("id-{name}"));
+    match reply(service, id, Request::Train { name: name.into(), product, choice: TrainChoice::default(), files }) {
         Reply::Trained { profile, bytes } => {
             assert_eq!((profile.name.as_str(), profile.training_images), (name, good.len()));
             bytes
@@ -99,7 +100,7 @@ fn train(service: &mut Service<FakeGpu>, id: u64, name: &str, good: &[String]) -
 }
 
 fn inspected(service: &mut Service<FakeGpu>, id: u64, path: &str) -> damagelens::protocol::InspectionReply {
-    match reply(service, id, Request::Inspect { file: file(path), identify: None }) {
+    match reply(service, id, Request::Inspect { file: file(path), identify: false }) {
         Reply::Inspected { result } => result,
         other => panic!("{other:?}"),
     }
@@ -109,16 +110,17 @@ fn inspected(service: &mut Service<FakeGpu>, id: u64, path: &str) -> damagelens:
 fn nothing_works_before_the_backbone_and_a_profile() {
     let mut service = Service::<FakeGpu>::new(|| 0);
     let good = common::elpv_mono("0.0");
-    let early = failure(&mut service, 1, Request::Inspect { file: file(&good[0]), identify: None });
+    let early = failure(&mut service, 1, Request::Inspect { file: file(&good[0]), identify: false });
     assert_eq!(early.kind, FailureKind::BackboneNotLoaded);
     assert!(early.message.contains("not loaded yet"), "{}", early.message);
     service.backbone_loaded(Err("models/efficientnet_lite0.onnx: 404".into()));
-    let failed = failure(&mut service, 2, Request::Train { name: "x".into(), choice: TrainChoice::default(), files: vec![] });
+    let failed =
+        failure(&mut service, 2, Request::Train { name: "x".into(), product: None, choice: TrainChoice::default(), files: vec![] });
     assert_eq!(failed.kind, FailureKind::BackboneNotLoaded);
     assert!(failed.message.contains("404"), "the reason travels: {}", failed.message);
 
     let mut service = ready_service();
-    assert_eq!(failure(&mut service, 3, Request::Inspect { file: file(&good[0]), identify: None }).kind, FailureKind::NoProfile);
+    assert_eq!(failure(&mut service, 3, Request::Inspect { file: file(&good[0]), identify: false }).kind, FailureKind::NoProfile);
 }
 
 #[test]
@@ -128,7 +130,7 @@ fn train_load_inspect_and_calibrate_through_the_service() {
     let cracked = common::elpv_mono("1.0");
     let mut files: Vec<UploadedFile> = good[..20].iter().map(|p| file(p)).collect();
     files.insert(3, UploadedFile { name: "notes.txt".into(), bytes: b"not a photo".to_vec() });
-    let events = serve(&mut service, 7, Request::Train { name: "cells".into(), choice: TrainChoice::default(), files });
+    let events = serve(&mut service, 7, Request::Train { name: "cells".into(), product: None, choice: TrainChoice::default(), files });
     let skipped: Vec<&String> =
         events.iter().filter_map(|e| if let Event::Skipped { message, .. } = e { Some(message) } else { None }).collect();
     assert!(skipped.len() == 1 && skipped[0].contains("notes.txt"), "{skipped:?}");
@@ -151,11 +153,14 @@ fn train_load_inspect_and_calibrate_through_the_service() {
 
     // Another product replaces it; loading the first file back gives the same scores, bit for bit.
     train(&mut service, 10, "other", &good[40..52]);
-    assert!(matches!(reply(&mut service, 11, Request::Load { file: "cells.dlprofile".into(), bytes: trained }), Reply::Loaded { .. }));
+    assert!(matches!(
+        reply(&mut service, 11, Request::Load { file: "cells.dlprofile".into(), product: None, bytes: trained }),
+        Reply::Loaded { .. }
+    ));
     assert_eq!(inspected(&mut service, 12, &cracked[0]).score.to_bits(), crack.score.to_bits());
 
     // A broken file leaves the active profile as it was.
-    let refused = failure(&mut service, 13, Request::Load { file: "broken.dlprofile".into(), bytes: b"garbage".to_vec() });
+    let refused = failure(&mut service, 13, Request::Load { file: "broken.dlprofile".into(), product: None, bytes: b"garbage".to_vec() });
     assert_eq!(refused.kind, FailureKind::Refused);
     assert!(refused.message.contains("broken.dlprofile"), "{}", refused.message);
     assert_eq!(service.active_profile().unwrap().name, "cells");
@@ -194,7 +199,7 @@ fn a_gpu_that_fails_mid_frame_hands_the_same_photo_to_the_cpu_and_says_so() {
     assert_eq!(inspected(&mut service, 2, &cracked[0]).backend, Backend::WebGpu);
 
     // The device fails on the next frame: the notice comes first, then the CPU's answer.
-    let events = serve(&mut service, 3, Request::Inspect { file: file(&cracked[1]), identify: None });
+    let events = serve(&mut service, 3, Request::Inspect { file: file(&cracked[1]), identify: false });
     let [Event::Status(Status::Backend(notice)), Event::Done { id: 3, reply: answer }] = events.as_slice() else { panic!("{events:?}") };
     let Reply::Inspected { result } = answer.as_ref() else { panic!("{answer:?}") };
     assert_eq!(notice.active, Backend::Cpu);
@@ -219,7 +224,7 @@ fn a_photo_the_gpu_refuses_is_not_retried_on_the_cpu() {
     let bad = failure(
         &mut service,
         2,
-        Request::Inspect { file: UploadedFile { name: "cut.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec() }, identify: None },
+        Request::Inspect { file: UploadedFile { name: "cut.png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec() }, identify: false },
     );
     assert_eq!(bad.kind, FailureKind::Refused);
     assert!(bad.message.contains("cut.png"));
@@ -286,8 +291,8 @@ fn interleaved_calls_are_answered_by_id() {
     train(&mut service, 1, "cells", &good[..12]);
     let cracked = common::elpv_mono("1.0");
     let mut calls = Calls::default();
-    let (first, a) = calls.start(Request::Inspect { file: file(&cracked[0]), identify: None }, None);
-    let (second, b) = calls.start(Request::Inspect { file: file(&good[40]), identify: None }, None);
+    let (first, a) = calls.start(Request::Inspect { file: file(&cracked[0]), identify: false }, None);
+    let (second, b) = calls.start(Request::Inspect { file: file(&good[40]), identify: false }, None);
     // The engine happens to serve the second first.
     for call in [second, first] {
         let mut events = Vec::new();
@@ -304,8 +309,8 @@ fn interleaved_calls_are_answered_by_id() {
     assert!(crack.score > fine.score, "{} vs {}", crack.score, fine.score);
 }
 
-fn inspect_auto(service: &mut Service<FakeGpu>, id: u64, path: &str, holding: Option<&str>) -> Reply {
-    reply(service, id, Request::Inspect { file: file(path), identify: Some(Identify { holding: holding.map(String::from) }) })
+fn inspect_auto(service: &mut Service<FakeGpu>, id: u64, path: &str) -> Reply {
+    reply(service, id, Request::Inspect { file: file(path), identify: true })
 }
 
 /// Auto: the engine says which product a photo shows before judging it; a photo of the
@@ -317,10 +322,7 @@ fn photos_are_identified_among_the_known_products_before_they_are_judged() {
     let mut service = ready_service();
     let (mono, poly) = (common::elpv("0.0", "mono"), common::elpv("0.0", "poly"));
     let cracked_poly = common::elpv("1.0", "poly");
-    assert_eq!(
-        failure(&mut service, 1, Request::Inspect { file: file(&mono[30]), identify: Some(Identify::default()) }).kind,
-        FailureKind::NoProfile
-    );
+    assert_eq!(failure(&mut service, 1, Request::Inspect { file: file(&mono[30]), identify: true }).kind, FailureKind::NoProfile);
     let mono_profile = train(&mut service, 2, "mono", &mono[..12]);
     let poly_profile = train(&mut service, 3, "poly", &poly[..12]);
     let known = |product: &str, bytes: &[u8]| KnownProfile {
@@ -328,9 +330,13 @@ fn photos_are_identified_among_the_known_products_before_they_are_judged() {
         profile: UploadedFile { name: format!("{product}.dlprofile"), bytes: bytes.to_vec() },
     };
     let broken = KnownProfile { product: "c".into(), profile: UploadedFile { name: "c.dlprofile".into(), bytes: b"junk".to_vec() } };
-    match reply(&mut service, 4, Request::Recognise { products: vec![known("a", &mono_profile), known("b", &poly_profile), broken] }) {
+    match reply(
+        &mut service,
+        4,
+        Request::Recognise { products: vec![known("id-mono", &mono_profile), known("id-poly", &poly_profile), broken] },
+    ) {
         Reply::Recognising { products, skipped } => {
-            assert_eq!(products, ["a", "b"]);
+            assert_eq!(products, ["id-mono", "id-poly"]);
             assert!(skipped.len() == 1 && skipped[0].contains("c.dlprofile"), "{skipped:?}");
         }
         other => panic!("{other:?}"),
@@ -338,24 +344,24 @@ fn photos_are_identified_among_the_known_products_before_they_are_judged() {
 
     // The engine holds poly (trained last): a damaged poly cell is judged, as poly.
     let plain = inspected(&mut service, 5, &cracked_poly[0]);
-    let Reply::Inspected { result } = inspect_auto(&mut service, 6, &cracked_poly[0], Some("b")) else { panic!() };
+    let Reply::Inspected { result } = inspect_auto(&mut service, 6, &cracked_poly[0]) else { panic!() };
     let matched = result.identified.clone().unwrap();
-    assert_eq!((matched.product.as_deref(), matched.runner_up.as_deref()), (Some("b"), Some("a")));
+    assert_eq!((matched.product.as_deref(), matched.runner_up.as_deref()), (Some("id-poly"), Some("id-mono")));
     assert!(matched.confidence > 0.0 && matched.confidence <= 1.0, "{matched:?}");
     assert_eq!(result.score.to_bits(), plain.score.to_bits(), "identification shares the backbone run, not the verdict");
 
     // A mono cell while poly is held: not judged; load mono and ask again.
-    match inspect_auto(&mut service, 7, &mono[30], Some("b")) {
-        Reply::Recognised { identified, .. } => assert_eq!(identified.product.as_deref(), Some("a")),
+    match inspect_auto(&mut service, 7, &mono[30]) {
+        Reply::Recognised { identified, .. } => assert_eq!(identified.product.as_deref(), Some("id-mono")),
         other => panic!("{other:?}"),
     }
-    reply(&mut service, 8, Request::Load { file: "mono.dlprofile".into(), bytes: mono_profile });
-    let Reply::Inspected { result } = inspect_auto(&mut service, 9, &mono[30], Some("a")) else { panic!() };
-    assert_eq!(result.identified.unwrap().product.as_deref(), Some("a"));
+    reply(&mut service, 8, Request::Load { file: "mono.dlprofile".into(), product: Some("id-mono".into()), bytes: mono_profile });
+    let Reply::Inspected { result } = inspect_auto(&mut service, 9, &mono[30]) else { panic!() };
+    assert_eq!(result.identified.unwrap().product.as_deref(), Some("id-mono"));
     assert_eq!(result.capture, None);
 
     // A cat is none of them: CHECK, with the reason, no score.
-    let Reply::Inspected { result } = inspect_auto(&mut service, 10, "tests/data/skimage/chelsea.png", Some("a")) else { panic!() };
+    let Reply::Inspected { result } = inspect_auto(&mut service, 10, "tests/data/skimage/chelsea.png") else { panic!() };
     assert_eq!((result.band, result.score), (Band::Check, 0.0));
     assert_eq!(result.identified.unwrap().product, None);
     assert!(result.capture.unwrap().contains("not a product on this device"));

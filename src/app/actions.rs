@@ -12,9 +12,12 @@ use super::files::{blob_of, photos_only};
 use super::state::{now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
 use crate::client::workbench::{Next, Workbench};
-use crate::protocol::{Failure, FailureKind, InspectionReply, ProfileSummary, Reply, Request, TrainChoice, UploadedFile};
+use crate::protocol::{
+    Failure, FailureKind, InspectionReply, KnownProfile, ProductMatch, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
+};
 
 const CURRENT_KEY: &str = "damagelens.current";
+const AUTO_KEY: &str = "damagelens.auto";
 pub const PROFILE_EXTENSION: &str = "dlprofile";
 
 fn remember_current(id: Option<&str>) {
@@ -29,6 +32,18 @@ fn remembered_current() -> Option<String> {
     web_sys::window()?.local_storage().ok()??.get_item(CURRENT_KEY).ok()?
 }
 
+/// Switches Auto on or off; a station stays in Auto across reloads.
+pub fn set_auto(state: AppState, on: bool) {
+    state.auto.set(on);
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = if on { storage.set_item(AUTO_KEY, "1") } else { storage.remove_item(AUTO_KEY) };
+    }
+}
+
+fn remembered_auto() -> bool {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item(AUTO_KEY).ok().flatten()).is_some()
+}
+
 /// Opens saved work and picks up where the person left off.
 pub async fn open(state: AppState) {
     let library = match Library::open().await {
@@ -36,6 +51,7 @@ pub async fn open(state: AppState) {
         Err(message) => return state.report(format!("{message} Work in this tab will not be saved.")),
     };
     state.library.set_value(Some(library));
+    state.auto.set(remembered_auto());
     state.refresh_products().await;
     let remembered = remembered_current();
     let current = state.products.with_untracked(|ps| {
@@ -89,26 +105,31 @@ pub async fn reload_photos(state: AppState) {
 /// Hands the current product's profile to the engine when the engine holds another one
 /// (or none) and the model is there to take it.
 pub fn load_current(state: AppState) {
-    if state.model.with_untracked(Option::is_none) {
-        return;
-    }
-    let Next::LoadCurrent(id) = state.bench.with_untracked(Workbench::next) else { return };
-    let (Some(product), Some(library)) = (state.current.get_untracked().filter(|p| p.id == id), state.library()) else { return };
-    state.bench.update(|b| b.load_started(&id));
     leptos::task::spawn_local(async move {
-        let loaded = match library.profile(&id).await {
-            Ok(Some(bytes)) => {
-                let request = Request::Load { file: format!("{}.{PROFILE_EXTENSION}", product.name), bytes };
-                client::call(state, request, None).await.map(|_| ()).map_err(|f| f.message)
-            }
-            Ok(None) => Err(format!("{}: its trained profile is missing from this device. Train it again.", product.name)),
-            Err(message) => Err(message),
-        };
-        state.bench.update(|b| b.load_ended(&id, loaded.is_ok()));
-        if let Err(message) = loaded {
+        if let Err(message) = load_current_now(state).await {
             state.report(message);
         }
     });
+}
+
+/// [`load_current`], awaited: done when the engine holds the current product's profile.
+async fn load_current_now(state: AppState) -> Result<(), String> {
+    if state.model.with_untracked(Option::is_none) {
+        return Ok(());
+    }
+    let Next::LoadCurrent(id) = state.bench.with_untracked(Workbench::next) else { return Ok(()) };
+    let (Some(product), Some(library)) = (state.current.get_untracked().filter(|p| p.id == id), state.library()) else { return Ok(()) };
+    state.bench.update(|b| b.load_started(&id));
+    let loaded = match library.profile(&id).await {
+        Ok(Some(bytes)) => {
+            let request = Request::Load { file: format!("{}.{PROFILE_EXTENSION}", product.name), product: Some(id.clone()), bytes };
+            client::call(state, request, None).await.map(|_| ()).map_err(|f| f.message)
+        }
+        Ok(None) => Err(format!("{}: its trained profile is missing from this device. Train it again.", product.name)),
+        Err(message) => Err(message),
+    };
+    state.bench.update(|b| b.load_ended(&id, loaded.is_ok()));
+    loaded
 }
 
 /// The engine recalibrated the current product: saved like a training, so a reload keeps it.
@@ -161,11 +182,11 @@ fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>) {
 /// does it join the library, as the current product.
 pub async fn import(state: AppState, file: UploadedFile) {
     let bytes = file.bytes.clone();
-    match client::call(state, Request::Load { file: file.name, bytes: file.bytes }, None).await {
+    let id = store::new_id();
+    match client::call(state, Request::Load { file: file.name, product: Some(id.clone()), bytes: file.bytes }, None).await {
         Ok(Reply::Loaded { profile }) => {
             let now = now_ms();
-            let product =
-                Product { id: store::new_id(), name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
+            let product = Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
             state.bench.update(|b| b.imported(&product.id));
             save_and_show(state, product, bytes);
         }
@@ -260,7 +281,8 @@ pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>
             let id = id.clone();
             client::progress_into(state, move |done, total| progress(state, &id, done, total))
         };
-        let answer = client::call(state, Request::Train { name: product.name.clone(), choice, files }, Some(news)).await;
+        let answer =
+            client::call(state, Request::Train { name: product.name.clone(), product: Some(id.clone()), choice, files }, Some(news)).await;
         state.train_progress.update(|all| {
             all.remove(&id);
         });
@@ -276,12 +298,99 @@ pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>
     });
 }
 
-/// Asks the engine to inspect one photo; a reply of another kind is a failure.
+/// Tells the engine which products to recognise, when the library's trained products
+/// changed since it was last told.
+async fn recognise(state: AppState) -> Result<(), Failure> {
+    let refused = |message: String| Failure::new(FailureKind::Refused, message);
+    let trained: Vec<Product> = state.products.get_untracked().into_iter().filter(|p| p.summary.is_some()).collect();
+    let signature: Vec<(String, u64)> = trained.iter().map(|p| (p.id.clone(), p.trained_ms.unwrap_or(0.0) as u64)).collect();
+    if state.recognised.get_value().as_ref() == Some(&signature) {
+        return Ok(());
+    }
+    let library = state.library().ok_or_else(|| refused("Saved work is not available in this browser".into()))?;
+    let mut products = Vec::with_capacity(trained.len());
+    for p in &trained {
+        if let Some(bytes) = library.profile(&p.id).await.map_err(refused)? {
+            products.push(KnownProfile {
+                product: p.id.clone(),
+                profile: UploadedFile { name: format!("{}.{PROFILE_EXTENSION}", p.name), bytes },
+            });
+        }
+    }
+    match client::call(state, Request::Recognise { products }, None).await? {
+        Reply::Recognising { skipped, .. } => {
+            skipped.into_iter().for_each(|message| state.report(format!("Auto: {message}")));
+            state.recognised.set_value(Some(signature));
+            Ok(())
+        }
+        _ => Err(Failure::new(FailureKind::Protocol, "the engine answered out of order; try again")),
+    }
+}
+
+/// Makes the recognised product `id` the current one, without clearing the photos shown,
+/// and waits until the engine holds its profile.
+async fn switch_to(state: AppState, id: &str) -> Result<(), Failure> {
+    let refused = |message: String| Failure::new(FailureKind::Refused, message);
+    let product = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == id).cloned());
+    let product = product.ok_or_else(|| refused("Auto: the recognised product is no longer on this device; try again".into()))?;
+    remember_current(Some(&product.id));
+    state.calibration.set(None);
+    state.set_current(Some(product));
+    load_current_now(state).await.map_err(refused)?;
+    leptos::task::spawn_local(reload_photos(state));
+    Ok(())
+}
+
+/// Asks the engine to inspect one photo; a reply of another kind is a failure. With
+/// Auto, the engine first recognises the product: when it is another one than the
+/// engine holds, that product becomes current and the photo is sent again.
 async fn inspect(state: AppState, file: UploadedFile) -> Result<InspectionReply, Failure> {
     let name = file.name.clone();
-    match client::call(state, Request::Inspect { file, identify: None }, None).await? {
-        Reply::Inspected { result } => Ok(result),
-        _ => Err(Failure::new(FailureKind::Protocol, format!("{name}: the engine answered out of order; inspect it again"))),
+    let auto = state.auto.get_untracked();
+    if auto {
+        recognise(state).await?;
+    }
+    // Twice at most: a photo recognised as another product is judged once that one is loaded.
+    for _ in 0..2 {
+        match client::call(state, Request::Inspect { file: file.clone(), identify: auto }, None).await? {
+            Reply::Inspected { result } => return Ok(result),
+            Reply::Recognised { identified: ProductMatch { product: Some(id), .. }, .. } => switch_to(state, &id).await?,
+            _ => break,
+        }
+    }
+    Err(Failure::new(FailureKind::Protocol, format!("{name}: the engine answered out of order; inspect it again")))
+}
+
+/// Inspects photos already shown as `(tag, file)`, filling in their answers: one after
+/// another with Auto (each may switch the product), else all sent at once.
+fn judge_all(state: AppState, jobs: Vec<(u32, UploadedFile)>) {
+    async fn judge(state: AppState, tag: u32, file: UploadedFile) {
+        let answer = inspect(state, file).await;
+        if let Err(failure) = &answer {
+            state.report(failure.message.clone());
+        }
+        state.inspections.update(|items| {
+            if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
+                match answer {
+                    Ok(reply) => item.reply = Some(reply),
+                    Err(failure) => item.error = Some(failure.message),
+                }
+            }
+        });
+        if state.selected.get_untracked().is_none() {
+            state.selected.set(Some(tag));
+        }
+    }
+    if state.auto.get_untracked() {
+        leptos::task::spawn_local(async move {
+            for (tag, file) in jobs {
+                judge(state, tag, file).await;
+            }
+        });
+    } else {
+        for (tag, file) in jobs {
+            leptos::task::spawn_local(judge(state, tag, file));
+        }
     }
 }
 
@@ -289,6 +398,7 @@ async fn inspect(state: AppState, file: UploadedFile) -> Result<InspectionReply,
 /// photos shown before, unless an item is open: then they join it as more views.
 pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
     let mut items = Vec::with_capacity(files.len());
+    let mut jobs = Vec::with_capacity(files.len());
     let session = state.item_session.get_untracked();
     for (file, photo) in files {
         let tag = state.tag();
@@ -302,23 +412,7 @@ pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
             reply: None,
             error: None,
         });
-        leptos::task::spawn_local(async move {
-            let answer = inspect(state, file).await;
-            if let Err(failure) = &answer {
-                state.report(failure.message.clone());
-            }
-            state.inspections.update(|items| {
-                if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
-                    match answer {
-                        Ok(reply) => item.reply = Some(reply),
-                        Err(failure) => item.error = Some(failure.message),
-                    }
-                }
-            });
-            if state.selected.get_untracked().is_none() {
-                state.selected.set(Some(tag));
-            }
-        });
+        jobs.push((tag, file));
     }
     state.selected.set(None);
     if session.open().is_some() {
@@ -326,6 +420,26 @@ pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
     } else {
         state.inspections.set(items);
     }
+    judge_all(state, jobs);
+}
+
+/// Judges a photo shown (an unknown product's, say) as product `id`, which the person
+/// chose: it becomes current and Auto goes off, since they chose by hand.
+pub fn judge_as(state: AppState, tag: u32, id: String) {
+    let Some(item) = state.inspections.with_untracked(|items| items.iter().find(|i| i.tag == tag).cloned()) else { return };
+    set_auto(state, false);
+    leptos::task::spawn_local(async move {
+        if let Err(failure) = switch_to(state, &id).await {
+            return state.report(failure.message);
+        }
+        state.inspections.update(|items| {
+            if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
+                item.reply = None;
+                item.error = None;
+            }
+        });
+        judge_all(state, vec![(tag, UploadedFile { name: item.file, bytes: (*item.bytes).clone() })]);
+    });
 }
 
 /// Sends a camera frame to the engine; the shown inspection stays until its answer,

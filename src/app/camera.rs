@@ -180,7 +180,7 @@ pub fn Camera() -> impl IntoView {
     let item_open = move || state.item_session.with(|s| s.open().is_some());
     let next_frame = move || {
         let shutter = state.item_session.with_untracked(|s| s.open().is_some());
-        if !live.get_untracked() || paused.get_untracked() || shutter || waiting.get_value().is_some() || !state.ready() {
+        if !live.get_untracked() || paused.get_untracked() || shutter || waiting.get_value().is_some() || !state.can_inspect() {
             return;
         }
         let Some(element) = video.get_untracked() else { return };
@@ -310,7 +310,7 @@ pub fn Camera() -> impl IntoView {
                     fallback=move || view! {
                         <button class="secondary" data-testid="camera-stop" on:click=move |_| camera.close()>"Stop camera"</button>
                     }>
-                    <button data-testid="camera-start" disabled=move || !state.ready() on:click=move |_| start(device.get_untracked())>
+                    <button data-testid="camera-start" disabled=move || !state.can_inspect() on:click=move |_| start(device.get_untracked())>
                         "Use the camera"
                     </button>
                 </Show>
@@ -324,7 +324,7 @@ pub fn Camera() -> impl IntoView {
                     </button>
                     <button class="secondary" data-testid="camera-save" on:click=save>"Save frame"</button>
                     <Show when=item_open>
-                        <button data-testid="camera-add-view" disabled=move || !state.ready() on:click=add_view>"Add this view to the item"</button>
+                        <button data-testid="camera-add-view" disabled=move || !state.can_inspect() on:click=add_view>"Add this view to the item"</button>
                     </Show>
                     <Show when=move || devices.with(|d| d.len() > 1)>
                         <label class="inline">"Camera "

@@ -46,6 +46,7 @@ impl EngineClient {
             let message = format!("The inspection engine stopped: {}. Reload the page.", event.message());
             failing.borrow_mut().fail_all(&message);
             state.bench.update(|b| b.engine_restarted());
+            state.recognised.set_value(None);
             state.report(message);
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -83,6 +84,7 @@ pub fn start(state: AppState) {
     state.model.set(None);
     state.engine_backend.set(None);
     state.bench.update(|b| b.engine_restarted());
+    state.recognised.set_value(None);
     match EngineClient::spawn(state) {
         Ok(client) => state.engine.set_value(Some(client)),
         Err(message) => state.report(message),

@@ -12,7 +12,7 @@ use super::files::{picked_files, read_files};
 use super::state::{AppState, InspectionItem};
 use crate::client::items::{group, Item, View};
 use crate::engine::postprocess::Band;
-use crate::protocol::{InspectionReply, UploadedFile};
+use crate::protocol::{InspectionReply, ProductMatch, UploadedFile};
 
 /// Widest the overlay is drawn; the photo keeps its aspect ratio.
 const MAX_CANVAS_SIDE: f64 = 640.0;
@@ -99,16 +99,25 @@ pub fn InspectPanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="inspect-title">
             <h2 id="inspect-title">"Inspect"</h2>
+            <label class="inline auto">
+                <input type="checkbox" data-testid="product-auto" prop:checked=move || state.auto.get()
+                    on:change=move |ev| actions::set_auto(state, event_target_checked(&ev))/>
+                " Auto: recognise the product in each photo"
+            </label>
             <label for="inspect-files">"Photos of items to check (one or many)"</label>
             <input id="inspect-files" type="file" multiple accept="image/png,image/jpeg" data-testid="inspect-files"
-                disabled=move || !state.ready() on:change=on_pick/>
-            <Show when=move || !state.ready()>
-                <p class="hint">{move || if state.training() { "Training…" } else { "Choose or train a product first." }}</p>
+                disabled=move || !state.can_inspect() on:change=on_pick/>
+            <Show when=move || !state.can_inspect()>
+                <p class="hint">{move || match (state.training(), state.auto.get()) {
+                    (true, _) => "Training…",
+                    (false, true) => "Auto recognises trained products: train one first (or wait for the one training).",
+                    (false, false) => "Choose or train a product first.",
+                }}</p>
             </Show>
             <div class="actions">
                 {move || match open_item() {
                     None => view! {
-                        <button class="secondary" data-testid="item-new" disabled=move || !state.ready() on:click=new_item
+                        <button class="secondary" data-testid="item-new" disabled=move || !state.can_inspect() on:click=new_item
                             title="Photos picked next are views of one item (front, back, sides), judged by the worst">"New item"</button>
                     }.into_any(),
                     Some(name) => view! {
@@ -125,9 +134,12 @@ pub fn InspectPanel() -> impl IntoView {
             <Show when=move || { pending() > 0 }>
                 <p class="hint" aria-live="polite">{move || format!("Inspecting… {} to go", pending())}</p>
             </Show>
+            {move || shown().and_then(|i| i.reply.map(|r| (i.tag, r))).and_then(|(tag, r)| r.identified.map(|m| view! {
+                <ProductMatchLine tag identified=m/>
+            }))}
             {move || shown().and_then(|i| i.reply).map(|r| view! {
                 <div class=format!("verdict {}", r.band.as_str()) data-testid="verdict"
-                    data-verdict=r.band.as_str()
+                    data-verdict=r.band.as_str() data-file=r.file.clone()
                     data-score=format!("{:.4}", r.normalised_score) data-raw-score=format!("{}", r.score)
                     aria-live="polite">
                     <strong>{r.band.label()}</strong>
@@ -174,6 +186,53 @@ pub fn InspectPanel() -> impl IntoView {
                 </ul>
             </Show>
         </section>
+    }
+}
+
+/// Which product Auto recognised, how sure it is and the runner-up; for an unknown
+/// product, the ways on: say which product it is, or teach it as a new one.
+#[component]
+fn ProductMatchLine(tag: u32, identified: ProductMatch) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let name_of = move |id: &str| state.products.with_untracked(|ps| ps.iter().find(|p| p.id == id).map(|p| p.name.clone()));
+    let runner_up = identified.runner_up.as_deref().and_then(name_of);
+    match identified.product.as_deref() {
+        Some(id) => {
+            let name = name_of(id).unwrap_or_else(|| "a product no longer here".into());
+            let rival = runner_up.map(|r| format!(" · runner-up: {r}")).unwrap_or_default();
+            let attribute = name.clone();
+            view! {
+                <p class="match" data-testid="product-match" data-product=attribute
+                    data-confidence=format!("{:.3}", identified.confidence) aria-live="polite">
+                    "Recognised: "<strong>{name}</strong>{format!(" · confidence {:.0}%{rival}", identified.confidence * 100.0)}
+                </p>
+            }
+            .into_any()
+        }
+        None => {
+            let trained: Vec<(String, String)> =
+                state.products.get_untracked().into_iter().filter(|p| p.summary.is_some()).map(|p| (p.id, p.name)).collect();
+            let nearest = runner_up.map(|r| format!(" The nearest is {r}, and it is too far.")).unwrap_or_default();
+            view! {
+                <div class="match unknown" data-testid="product-match" data-product="" role="status">
+                    <p><strong>"Unknown product"</strong>{format!(": none of the products on this device.{nearest}")}</p>
+                    <label for="unknown-pick">"It is"</label>
+                    <select id="unknown-pick" data-testid="unknown-pick"
+                        on:change=move |ev| { let id = event_target_value(&ev); if !id.is_empty() { actions::judge_as(state, tag, id) } }>
+                        <option value="">"choose the product…"</option>
+                        {trained.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                    </select>
+                    <button class="secondary" data-testid="unknown-teach" on:click=move |_| {
+                        actions::set_auto(state, false);
+                        actions::new_product(state);
+                        if let Some(title) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("train-title")) {
+                            title.scroll_into_view();
+                        }
+                    }>"Teach it as a new product"</button>
+                </div>
+            }
+            .into_any()
+        }
     }
 }
 

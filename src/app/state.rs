@@ -71,6 +71,11 @@ pub struct AppState {
     pub library: StoredValue<Option<Rc<Library>>, LocalStorage>,
     /// The demo product shipped with this installation, if any.
     pub demo: RwSignal<Option<DemoManifest>>,
+    /// Auto: each photo's product is recognised, and becomes the current one.
+    pub auto: RwSignal<bool>,
+    /// The trained products the engine recognises, as (id, trained at): sent again
+    /// when the library changes (None: not sent, or the engine restarted).
+    pub recognised: StoredValue<Option<Vec<(String, u64)>>>,
     next_tag: StoredValue<u32>,
 }
 
@@ -94,6 +99,8 @@ impl AppState {
             engine: StoredValue::new_local(None),
             library: StoredValue::new_local(None),
             demo: RwSignal::new(None),
+            auto: RwSignal::new(false),
+            recognised: StoredValue::new(None),
             next_tag: StoredValue::new(1),
         }
     }
@@ -116,6 +123,17 @@ impl AppState {
     /// The current product, trained and held by the engine: ready to inspect with.
     pub fn ready(&self) -> bool {
         self.model.with(Option::is_some) && self.bench.with(Workbench::ready)
+    }
+
+    /// Photos can be sent to the engine: with Auto, when some product is trained and
+    /// nothing is changing the engine's profile; else when the current product is ready.
+    pub fn can_inspect(&self) -> bool {
+        if !self.auto.get() {
+            return self.ready();
+        }
+        self.model.with(Option::is_some)
+            && self.bench.with(Workbench::idle)
+            && self.products.with(|ps| ps.iter().any(|p| p.summary.is_some()))
     }
 
     /// The current product is being trained.

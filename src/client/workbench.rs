@@ -130,6 +130,12 @@ impl Workbench {
         }
     }
 
+    /// Nothing is training, loading or calibrating: the engine's profile stays put, so
+    /// photos may be identified and the product switched (Auto).
+    pub fn idle(&self) -> bool {
+        self.training.is_empty() && self.loading.is_none() && !self.calibrating
+    }
+
     /// Whether the current product's profile must go to the engine.
     pub fn next(&self) -> Next {
         match &self.current {
@@ -209,6 +215,22 @@ mod tests {
         assert!(bench.ready());
         bench.load_ended("b", false);
         assert!(bench.ready());
+    }
+
+    #[test]
+    fn idle_only_when_nothing_changes_the_engines_profile() {
+        let mut bench = Workbench::default();
+        assert!(bench.idle());
+        bench.training_started("a");
+        assert!(!bench.idle());
+        bench.training_ended("a", true);
+        bench.load_started("b");
+        assert!(!bench.idle());
+        bench.load_ended("b", true);
+        bench.calibrating = true;
+        assert!(!bench.idle());
+        bench.calibrating = false;
+        assert!(bench.idle());
     }
 
     #[test]

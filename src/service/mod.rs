@@ -22,8 +22,8 @@ use crate::eval::report::{EvalItem, Timing};
 use crate::eval::session::{evaluate_sample, EvalSession};
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
-    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, Identify, InspectionReply, KnownProfile,
-    MaskFile, ProductMatch, ProfileSummary, Reply, Request, Status, TrainChoice, UploadedFile,
+    Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, InspectionReply, KnownProfile, MaskFile,
+    ProductMatch, ProfileSummary, Reply, Request, Status, TrainChoice, UploadedFile,
 };
 
 /// Why a call failed, typed; [`ServiceError::failure`] is what crosses to the page.
@@ -89,6 +89,8 @@ pub struct Service<G> {
     /// The backbone; Err says why it could not be loaded (None: still loading).
     inspector: Option<std::result::Result<Inspector, String>>,
     profile: Option<Profile>,
+    /// The active profile's product id in the page's library, when the page gave it.
+    product: Option<String>,
     known: Vec<KnownProduct>,
     evaluation: Option<Evaluation>,
     gpu: Gpu<G>,
@@ -99,7 +101,16 @@ pub struct Service<G> {
 
 impl<G: GpuBackend> Service<G> {
     pub fn new(memory: fn() -> u64) -> Self {
-        Service { inspector: None, profile: None, known: Vec::new(), evaluation: None, gpu: Gpu::Unknown, backend: Backend::Cpu, memory }
+        Service {
+            inspector: None,
+            profile: None,
+            product: None,
+            known: Vec::new(),
+            evaluation: None,
+            gpu: Gpu::Unknown,
+            backend: Backend::Cpu,
+            memory,
+        }
     }
 
     /// The backbone loaded (or why not); the news for the page.
@@ -146,8 +157,8 @@ impl<G: GpuBackend> Service<G> {
 
     async fn serve(&mut self, id: u64, request: Request, emit: &mut Emit<'_>) -> Result<Reply> {
         match request {
-            Request::Train { name, choice, files } => self.train(id, &name, choice, &files, emit),
-            Request::Load { file, bytes } => self.load(&file, &bytes),
+            Request::Train { name, product, choice, files } => self.train(id, &name, product, choice, &files, emit),
+            Request::Load { file, product, bytes } => self.load(&file, product, &bytes),
             Request::Inspect { file, identify } => self.inspect(file, identify, emit).await,
             Request::Recognise { products } => self.recognise(products),
             Request::Calibrate { good, damaged } => self.calibrate(id, &good, damaged, emit),
@@ -171,9 +182,11 @@ impl<G: GpuBackend> Service<G> {
         }
     }
 
-    /// Makes `profile` the active one; the GPU uploads it before its next inspection.
-    fn activate(&mut self, profile: Profile) -> &Profile {
+    /// Makes `profile` (of library product `product`) the active one; the GPU uploads it
+    /// before its next inspection.
+    fn activate(&mut self, profile: Profile, product: Option<String>) -> &Profile {
         self.gpu.profile_changed();
+        self.product = product;
         self.profile.insert(profile)
     }
 
@@ -181,7 +194,15 @@ impl<G: GpuBackend> Service<G> {
         self.profile.as_ref().ok_or(ServiceError::NoProfile)
     }
 
-    fn train(&mut self, id: u64, name: &str, choice: TrainChoice, files: &[UploadedFile], emit: &mut Emit<'_>) -> Result<Reply> {
+    fn train(
+        &mut self,
+        id: u64,
+        name: &str,
+        product: Option<String>,
+        choice: TrainChoice,
+        files: &[UploadedFile],
+        emit: &mut Emit<'_>,
+    ) -> Result<Reply> {
         let mut trainer = Trainer::new(self.inspector()?, &choice.settings())?;
         let total = files.len();
         for (done, file) in files.iter().enumerate() {
@@ -192,11 +213,11 @@ impl<G: GpuBackend> Service<G> {
         }
         let profile = trainer.finish(name)?;
         let bytes = profile.to_bytes()?;
-        Ok(Reply::Trained { profile: ProfileSummary::of(self.activate(profile)), bytes })
+        Ok(Reply::Trained { profile: ProfileSummary::of(self.activate(profile, product)), bytes })
     }
 
     /// Validates a profile file completely before it replaces the active one.
-    fn load(&mut self, file: &str, bytes: &[u8]) -> Result<Reply> {
+    fn load(&mut self, file: &str, product: Option<String>, bytes: &[u8]) -> Result<Reply> {
         let inspector = self.inspector()?;
         let profile = Profile::from_bytes(file, bytes, Some(&inspector.manifest().onnx_sha256))?;
         if profile.backbone.input_size != inspector.input_size() {
@@ -207,7 +228,7 @@ impl<G: GpuBackend> Service<G> {
             )
             .into());
         }
-        Ok(Reply::Loaded { profile: ProfileSummary::of(self.activate(profile)) })
+        Ok(Reply::Loaded { profile: ProfileSummary::of(self.activate(profile, product)) })
     }
 
     /// The products photos are identified among from now on: each profile is checked as
@@ -271,12 +292,12 @@ impl<G: GpuBackend> Service<G> {
     /// Inspects on the active backend, after identifying the product when asked. A GPU
     /// failure (a lost device, a failed dispatch) switches to the CPU for good, says so
     /// once, and inspects the same photo there.
-    async fn inspect(&mut self, file: UploadedFile, identify: Option<Identify>, emit: &mut Emit<'_>) -> Result<Reply> {
+    async fn inspect(&mut self, file: UploadedFile, identify: bool, emit: &mut Emit<'_>) -> Result<Reply> {
         let started = now_ms();
         self.inspector()?;
         let (identified, mut features) = match identify {
-            None => (None, None),
-            Some(Identify { holding }) => {
+            false => (None, None),
+            true => {
                 let (identified, features) = self.identify(&file)?;
                 match &identified.product {
                     None => {
@@ -284,7 +305,7 @@ impl<G: GpuBackend> Service<G> {
                         let threshold = self.profile.as_ref().map_or(0.0, |p| p.calibration.threshold);
                         return Ok(self.unjudged(file.name, reason, threshold, started, Some(identified)));
                     }
-                    Some(product) if Some(product) != holding.as_ref() || self.profile.is_none() => {
+                    Some(product) if Some(product) != self.product.as_ref() || self.profile.is_none() => {
                         return Ok(Reply::Recognised { file: file.name, identified });
                     }
                     Some(_) => (Some(identified), features),

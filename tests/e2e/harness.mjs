@@ -118,9 +118,14 @@ export async function screenshot(page, name) {
 
 /// ELPV mono cells with the given defect probability, in labels.csv order.
 export function elpvMono(probability) {
+  return elpv(probability, 'mono');
+}
+
+/// ELPV cells of one kind ('mono' or 'poly') with the given defect probability.
+export function elpv(probability, kind) {
   const labels = join(ROOT, 'tests', 'data', 'elpv', 'labels.csv');
   if (!existsSync(labels)) throw new Error(`${labels} is missing: run \`cargo xtask setup\` first.`);
   return readFileSync(labels, 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length === 3 && f[1] === probability && f[2] === 'mono')
+    .filter((f) => f.length === 3 && f[1] === probability && f[2] === kind)
     .map((f) => join(ROOT, 'tests', 'data', 'elpv', f[0]));
 }
