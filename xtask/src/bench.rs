@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::setup::{elpv_mono, python_env};
+use crate::setup::{elpv, elpv_mono, python_env};
 use crate::util::{capture, run, run_in, step, wasm_env};
 use crate::Result;
 
@@ -228,8 +228,145 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
         machine(),
         rows.join("\n")
     );
+    let table = format!("{table}\n{}", identification(out)?);
     std::fs::create_dir_all("bench").map_err(|e| e.to_string())?;
     std::fs::write("bench/QUALITY.md", &table).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
     println!("\n{table}");
     Ok(())
+}
+
+const IDENTIFICATION_HEADING: &str = "## Product identification";
+
+/// `bench-quality --identification`: only the identification section of
+/// bench/QUALITY.md, the rest kept as the last full run wrote it.
+pub fn bench_identification() -> Result {
+    step("Building the CLI (release)");
+    run("cargo", &["build", "--release", "--bin", "damagelens"])?;
+    let section = identification(Path::new("target/bench"))?;
+    let old = std::fs::read_to_string("bench/QUALITY.md").unwrap_or_default();
+    let kept = old.split(IDENTIFICATION_HEADING).next().unwrap_or_default().trim_end();
+    std::fs::write("bench/QUALITY.md", format!("{kept}\n\n{section}")).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
+    println!("\n{section}");
+    Ok(())
+}
+
+/// Photos of one product to identify: (file, damaged).
+type Held = Vec<(PathBuf, bool)>;
+
+fn files_of(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "png"));
+    files.sort();
+    files
+}
+
+/// Test photos of an MVTec-layout set: every `test/<kind>/` folder, `good` ones undamaged.
+fn mvtec_test(dir: &Path) -> Held {
+    let mut kinds: Vec<PathBuf> = std::fs::read_dir(dir.join("test")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    kinds.sort();
+    kinds.iter().flat_map(|k| files_of(k).into_iter().map(move |f| (f, !k.ends_with("good")))).collect()
+}
+
+/// Top-1 identification among three products trained from 20 good photos each (ELPV mono
+/// and poly cells, the tire), on held-out good and damaged photos, aligned and hand-held,
+/// and on unrelated photos that must be unknown products: the bench/QUALITY.md section.
+fn identification(out: &Path) -> Result<String> {
+    step("Product identification: three products");
+    let dir = out.join("identify");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cell = |f: &String| Path::new("tests/data/elpv/images").join(f);
+    let mono = out.join("elpv-mono");
+    elpv_split(&mono)?;
+    let (poly_good, poly_bad) = elpv("poly")?;
+    // Training photos spread over each product's good photos (every n-th), as a person
+    // photographs the range of a product; the good photos not trained on are held out.
+    let every = poly_good.len() / 20;
+    let poly_train: Vec<PathBuf> = poly_good.iter().step_by(every).take(20).map(cell).collect();
+    let poly_held: Held = poly_good
+        .iter()
+        .map(cell)
+        .filter(|f| !poly_train.contains(f))
+        .map(|f| (f, false))
+        .chain(poly_bad.iter().map(|f| (cell(f), true)))
+        .collect();
+    let mut products: Vec<(&str, Vec<PathBuf>, Held, Option<Held>)> = vec![
+        ("ELPV mono", files_of(&mono.join("train/good")).into_iter().step_by(10).collect(), mvtec_test(&mono), None),
+        ("ELPV poly", poly_train, poly_held, None),
+    ];
+    if Path::new(TIRE).join("train").exists() {
+        let tire = Path::new(TIRE);
+        products.push(("MVTec 3D tire", files_of(&tire.join("train/good")).into_iter().step_by(10).collect(), mvtec_test(tire), None));
+    }
+    // The hand-held variants bench-quality makes (made here when missing); poly has none.
+    for (name, _, _, hand_held) in products.iter_mut() {
+        let source = match *name {
+            "ELPV mono" => mono.clone(),
+            "MVTec 3D tire" => PathBuf::from(TIRE),
+            _ => continue,
+        };
+        let held = out.join(format!("{}-handheld", source.file_name().unwrap().to_string_lossy()));
+        if !held.join("test").exists() {
+            let (from, to) = (source.to_str().unwrap().to_string(), held.to_str().unwrap().to_string());
+            run("target/release/damagelens", &["handheld", "--dataset", &from, "--out", &to, "--seed", HAND_HELD_SEED])?;
+        }
+        *hand_held = Some(mvtec_test(&held));
+    }
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles).map_err(|e| e.to_string())?;
+    for (i, (name, train, _, _)) in products.iter().enumerate() {
+        let out_file = profiles.join(format!("{i}.dlprofile"));
+        let mut args = vec!["train".to_string(), "--name".into(), name.to_string(), "--out".into(), out_file.display().to_string()];
+        args.extend(train.iter().map(|p| p.display().to_string()));
+        crate::util::capture("target/release/damagelens", &args)?;
+    }
+    // Every photo identified in one run; the answer of each, by path.
+    let unrelated: Vec<PathBuf> = files_of(Path::new("tests/data/skimage"));
+    let mut all: Vec<PathBuf> = unrelated.clone();
+    for (_, _, held, hand_held) in &products {
+        all.extend(held.iter().chain(hand_held.iter().flatten()).map(|(f, _)| f.clone()));
+    }
+    let mut args = vec!["identify".to_string(), "--profiles".into(), profiles.display().to_string()];
+    args.extend(all.iter().map(|p| p.display().to_string()));
+    let answers: std::collections::HashMap<String, Option<String>> = crate::util::capture("target/release/damagelens", &args)?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| (v["path"].as_str().unwrap_or_default().to_string(), v["product"].as_str().map(String::from)))
+        .collect();
+    let said = |f: &Path| answers.get(&f.display().to_string()).cloned().flatten();
+    let count = |held: &Held, name: &str, damaged: bool| {
+        let of: Vec<&PathBuf> = held.iter().filter(|(_, d)| *d == damaged).map(|(f, _)| f).collect();
+        (of.iter().filter(|f| said(f).as_deref() == Some(name)).count(), of.len())
+    };
+    let mut rows = Vec::new();
+    let (mut right, mut total) = ([0usize; 2], [0usize; 2]);
+    for (name, train, held, hand_held) in &products {
+        for (way, photos) in [("aligned", Some(held)), ("hand-held (seed 17)", hand_held.as_ref())] {
+            let Some(photos) = photos else { continue };
+            let (g, gn) = count(photos, name, false);
+            let (d, dn) = count(photos, name, true);
+            let at = usize::from(way != "aligned");
+            right[at] += g + d;
+            total[at] += gn + dn;
+            rows.push(format!("| {name} | {way} | {} | {g}/{gn} | {d}/{dn} |", train.len()));
+        }
+    }
+    let unknown = unrelated.iter().filter(|f| said(f).is_none()).count();
+    let share = |i: usize| right[i] as f64 / total[i].max(1) as f64;
+    Ok(format!(
+        "{IDENTIFICATION_HEADING}\n\nRegenerated by `cargo xtask bench-quality` (alone: `cargo xtask bench-quality --identification`): \
+three products trained with `damagelens train` from about 20 good photos each, spread over their good photos (every n-th; defaults), then `damagelens identify --profiles` on every held-out photo, \
+good and damaged, aligned and as the hand-held variants above take them (products trained on aligned photos; ELPV poly has no hand-held variant). \
+A photo counts as right when the product named is its own; an unknown-product answer counts as wrong.\n\n\
+| product | photos | trained on | good photos recognised | damaged photos recognised |\n|---|---|---|---|---|\n{}\n\n\
+Top-1 accuracy: **{:.3}** aligned ({}/{}), **{:.3}** hand-held ({}/{}). Unrelated photos (scikit-image samples: {}) called an unknown product: {unknown}/{}.\n",
+        rows.join("\n"),
+        share(0),
+        right[0],
+        total[0],
+        share(1),
+        right[1],
+        total[1],
+        unrelated.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>().join(", "),
+        unrelated.len()
+    ))
 }

@@ -254,11 +254,16 @@ const DEMO_CRACKED: &[&str] = &["cell0013.png", "cell0010.png", "cell0007.png"];
 
 /// ELPV's mono cells as file names under tests/data/elpv/images: (good, defective).
 pub fn elpv_mono() -> Result<(Vec<String>, Vec<String>)> {
+    elpv("mono")
+}
+
+/// ELPV cells of one kind (`mono` or `poly`): (good, defective) file names, in file order.
+pub fn elpv(kind: &str) -> Result<(Vec<String>, Vec<String>)> {
     let labels = std::fs::read_to_string("tests/data/elpv/labels.csv").map_err(|e| format!("tests/data/elpv/labels.csv: {e}"))?;
     let (mut good, mut defective) = (Vec::new(), Vec::new());
     for line in labels.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 && f[2] == "mono" {
+        if f.len() == 3 && f[2] == kind {
             let name = f[0].trim_start_matches("images/").to_string();
             if f[1] == "0.0" {
                 good.push(name)
