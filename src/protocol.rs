@@ -321,6 +321,9 @@ pub struct ProfileSummary {
     /// The CHECK band below the threshold; absent in summaries saved before it existed.
     #[serde(default)]
     pub check: Option<CheckBand>,
+    /// The share of good items calibration expects flagged (CHECK or DAMAGED).
+    #[serde(default)]
+    pub expected_flagged: Option<f32>,
     pub input_size: u32,
     pub cost: ModelCost,
     /// Summaries saved before this field existed read as PaDiM, as taken.
@@ -338,6 +341,7 @@ impl ProfileSummary {
             threshold: profile.calibration.threshold,
             threshold_method: profile.calibration.method.clone(),
             check: profile.calibration.check.clone(),
+            expected_flagged: profile.calibration.expected_flagged,
             input_size: profile.backbone.input_size,
             cost: profile.cost(),
             choice: TrainChoice::of(profile),

@@ -382,13 +382,8 @@ fn calibrate(
         crate::eval::threshold::choose(&estimator, &crate::eval::report::calibration_set(&items, profile.backbone.input_size as usize))?;
     let (lo, hi) = items.iter().flat_map(|i| i.map.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let scores = |anomalous: bool| items.iter().filter(|i| i.anomalous == anomalous).map(|i| i.score).collect::<Vec<_>>();
-    profile.calibration = crate::engine::postprocess::Calibration {
-        threshold: chosen.value,
-        min: lo.min(chosen.value),
-        max: hi.max(chosen.value),
-        method: chosen.explanation.clone(),
-        check: crate::engine::calibration_stats::check_band(&scores(false), &scores(true), chosen.value),
-    };
+    profile.calibration =
+        crate::engine::calibration_stats::calibrated(chosen.value, (lo, hi), chosen.explanation.clone(), &scores(false), &scores(true));
     save_profile(&profile, out)?;
     let flagged = chosen
         .expected_false_positive_rate

@@ -2,7 +2,7 @@
 //! photo has been seen. It lives in the engine because training needs it; the
 //! evaluation's threshold estimators (`eval::threshold`) build on the same numbers.
 
-use super::postprocess::CheckBand;
+use super::postprocess::{Calibration, CheckBand};
 
 /// Normal-score statistics: needs no damaged image at all. The threshold is
 /// `mean + k * std` of good images' scores, and never below the highest of them, so
@@ -10,6 +10,35 @@ use super::postprocess::CheckBand;
 pub fn normal_statistics(good_scores: &[f32], k: f32) -> Result<f32, String> {
     let (mean, sd, max) = mean_sd_max(good_scores)?;
     Ok(((mean + k as f64 * sd) as f32).max(max))
+}
+
+/// A calibration from scores: `threshold` (DAMAGED from there), the 0..1 scale spanning
+/// `min`..`max` and the threshold, the CHECK band and the expected flagged share, both
+/// from the `good` and `damaged` calibration photos' scores.
+pub fn calibrated(threshold: f32, (min, max): (f32, f32), method: String, good: &[f32], damaged: &[f32]) -> Calibration {
+    let check = check_band(good, damaged, threshold);
+    let flagged_from = check.as_ref().map_or(threshold, |c| c.from);
+    Calibration {
+        threshold,
+        min: min.min(threshold),
+        max: max.max(threshold),
+        method,
+        expected_flagged: expected_flagged(good, flagged_from),
+        check,
+    }
+}
+
+/// The share of good items that score `from` or more, with good scores taken as normal
+/// (their mean and standard deviation): `P(X >= from) = erfc(z / sqrt 2) / 2`. A model
+/// rather than a count, since a handful of held-out photos cannot tell 0% from 5%; None
+/// with fewer than two scores.
+pub fn expected_flagged(good: &[f32], from: f32) -> Option<f32> {
+    let (mean, sd, _) = mean_sd_max(good).ok()?;
+    if sd <= 0.0 {
+        return Some(if f64::from(from) <= mean { 1.0 } else { 0.0 });
+    }
+    let z = (f64::from(from) - mean) / sd;
+    Some((0.5 * libm::erfc(z / std::f64::consts::SQRT_2)) as f32)
 }
 
 /// Share of the damaged calibration photos the CHECK band may let through as OK.
@@ -77,6 +106,21 @@ pub fn mean_sd_max(good_scores: &[f32]) -> Result<(f64, f64, f32), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn expected_flagged_share_is_the_normal_tail() {
+        // Scores -1, 0, 1: mean 0, sd 1. The tail above 1.5 sd is 6.68%, above the mean half.
+        let good = [-1.0, 0.0, 1.0];
+        assert!((super::expected_flagged(&good, 1.5).unwrap() - 0.0668).abs() < 1e-4);
+        assert!((super::expected_flagged(&good, 0.0).unwrap() - 0.5).abs() < 1e-6);
+        assert!((super::expected_flagged(&good, -2.0).unwrap() - 0.9772).abs() < 1e-4);
+        assert_eq!(super::expected_flagged(&[1.0], 0.0), None);
+        assert_eq!(super::expected_flagged(&[2.0, 2.0], 3.0), Some(0.0));
+        // A calibration flags from its CHECK band when it has one: with good photos only, 1.5 sd.
+        let c = super::calibrated(2.0, (-1.0, 1.0), String::new(), &good, &[]);
+        assert_eq!((c.min, c.max), (-1.0, 2.0));
+        assert!((c.expected_flagged.unwrap() - 0.0668).abs() < 1e-4, "{c:?}");
+    }
+
     use super::*;
 
     #[test]

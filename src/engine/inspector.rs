@@ -3,7 +3,7 @@
 use sha2::Digest;
 
 use super::backbone::Backbone;
-use super::calibration_stats::{check_band, normal_statistics};
+use super::calibration_stats::{calibrated, normal_statistics};
 use super::capture::{CaptureReference, CaptureStats};
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{Embedder, FeatureMap, PatchGrid};
@@ -473,17 +473,17 @@ impl Trainer {
             even_brightness: self.even_brightness,
             augment: self.augment,
             capture: CaptureReference::of(&self.captures),
-            calibration: Calibration {
+            calibration: calibrated(
                 threshold,
-                min: lo,
-                max: hi.max(threshold),
-                method: format!(
+                (lo, hi),
+                format!(
                     "Normal-score statistics: mean + {NORMAL_K}\u{3c3} of the scores of {} held-out good photos \
                      (at least their highest). No damaged examples were used.",
                     scores.len()
                 ),
-                check: check_band(&scores, &[], threshold),
-            },
+                &scores,
+                &[],
+            ),
             training_images: self.seen,
             // At least MIN_TRAINING_IMAGES photos are here, enough for a gallery.
             gallery: Some(Gallery::from_photos(&self.photos)?),

@@ -72,6 +72,11 @@ pub struct Calibration {
     /// written before the band existed, or when nothing sits between OK and DAMAGED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckBand>,
+    /// The share of good items expected to be flagged (CHECK or DAMAGED), from the good
+    /// calibration photos' scores ([`crate::engine::calibration_stats::expected_flagged`]);
+    /// the inspection log compares what it sees with it. None in older profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_flagged: Option<f32>,
 }
 
 /// The lower edge of the CHECK band and how it was chosen.
@@ -214,7 +219,7 @@ mod tests {
 
     #[test]
     fn threshold_normalises_to_one_half() {
-        let c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None };
+        let c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None, expected_flagged: None };
         assert_eq!(c.normalise(10.0), 0.5);
         assert_eq!(c.normalise(-100.0), 0.0);
         assert_eq!(c.normalise(100.0), 1.0);
@@ -223,7 +228,7 @@ mod tests {
 
     #[test]
     fn three_bands_split_at_the_check_edge_and_the_threshold() {
-        let mut c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None };
+        let mut c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None, expected_flagged: None };
         assert_eq!((c.band(9.99), c.band(10.0)), (Band::Ok, Band::Damaged));
         c.check = Some(CheckBand { from: 8.0, why: String::new() });
         assert_eq!([c.band(7.99), c.band(8.0), c.band(9.99), c.band(10.0)], [Band::Ok, Band::Check, Band::Check, Band::Damaged]);

@@ -303,7 +303,8 @@ impl Profile {
             return Err(bad(format!("the product name is longer than {MAX_NAME_CHARS} characters")));
         }
         let cal = &header.calibration;
-        let check_valid = cal.check.as_ref().is_none_or(|c| c.from.is_finite() && c.from <= cal.threshold);
+        let check_valid = cal.check.as_ref().is_none_or(|c| c.from.is_finite() && c.from <= cal.threshold)
+            && cal.expected_flagged.is_none_or(|f| (0.0..=1.0).contains(&f));
         if header.capture.is_some_and(|c| !c.is_valid()) {
             return Err(bad("the capture reference (sharpness, brightness, glare) is not valid".into()));
         }
@@ -465,6 +466,7 @@ mod tests {
                 max: 5.0,
                 method: "manual".into(),
                 check: Some(CheckBand { from: 2.0, why: "test".into() }),
+                expected_flagged: Some(0.07),
             },
             training_images: 12,
             gallery: None,
@@ -606,6 +608,8 @@ mod tests {
         let above = patched(&bytes, r#"\"from\":2.0"#, r#"\"from\":4.0"#);
         let err = Profile::from_bytes("b.dlprofile", &above, None).unwrap_err().to_string();
         assert!(err.contains("b.dlprofile") && err.contains("calibration numbers"), "{err}");
+        let share = patched(&bytes, r#"\"expected_flagged\":0.07"#, r#"\"expected_flagged\":7.00"#);
+        assert!(Profile::from_bytes("s", &share, None).unwrap_err().to_string().contains("calibration numbers"));
         let mut older = profile(false);
         older.calibration.check = None;
         let reread = Profile::from_bytes("o", &older.to_bytes().unwrap(), None).unwrap();

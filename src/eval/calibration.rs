@@ -12,7 +12,7 @@ pub use super::masks::mask_target;
 use super::metrics::{pr_curve, roc_curve, Curve};
 use super::report::{calibration_set, EvalItem};
 use super::threshold::{choose, Chosen, ThresholdMethod};
-use crate::engine::calibration_stats::check_band;
+use crate::engine::calibration_stats::calibrated;
 use crate::engine::image_ops::{check_format, decode_rgb};
 use crate::engine::postprocess::Calibration;
 
@@ -108,13 +108,7 @@ impl CalibrationScores {
     /// How the profile maps scores with `threshold`: the 0..1 scale spans every map value
     /// seen, and the threshold; the CHECK band below it comes from the same photos.
     pub fn calibration(&self, threshold: f32, method: String) -> Calibration {
-        Calibration {
-            threshold,
-            min: self.map_min.min(threshold),
-            max: self.map_max.max(threshold),
-            method,
-            check: check_band(&self.good, &self.damaged_scores(), threshold),
-        }
+        calibrated(threshold, (self.map_min, self.map_max), method, &self.good, &self.damaged_scores())
     }
 
     /// The raw threshold that flags from `cut` on the 0..1 scale of `chosen`'s calibration
