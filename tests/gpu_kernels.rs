@@ -404,7 +404,7 @@ fn check_postprocess(name: &str, grid: (usize, usize), size: usize, sigma: f32, 
     let g = gpu();
     let mut r = rng(seed);
     let scores = uniform(&mut r, grid.0 * grid.1, 0.0, 10.0);
-    let calibration = Calibration { threshold: 5.0, min: 1.0, max: 9.0, method: "test".into(), check: None };
+    let calibration = Calibration { threshold: 5.0, min: 1.0, max: 9.0, method: "test".into(), check: None, expected_flagged: None };
     let want = AnomalyMap::from_patch_scores(&scores, grid.0, grid.1, size, sigma);
     let normalised: Vec<f32> = want.values.iter().map(|v| calibration.normalise(*v)).collect();
     let want_rgba = heatmap_rgba(&normalised);
@@ -449,8 +449,14 @@ fn a_frame_stays_on_the_device_until_the_map() {
     // The CPU path, step by step.
     let scores = model.score(&embedder.embed(&maps).unwrap()).unwrap();
     let want = AnomalyMap::from_patch_scores(&scores, 8, 8, 64, spec.sigma);
-    let calibration =
-        Calibration { threshold: (want.min() + want.max()) / 2.0, min: want.min(), max: want.max(), method: "test".into(), check: None };
+    let calibration = Calibration {
+        threshold: (want.min() + want.max()) / 2.0,
+        min: want.min(),
+        max: want.max(),
+        method: "test".into(),
+        check: None,
+        expected_flagged: None,
+    };
     let normalised: Vec<f32> = want.values.iter().map(|v| calibration.normalise(*v)).collect();
     let want_rgba = heatmap_rgba(&normalised);
 
