@@ -77,6 +77,7 @@ fn seed_profile() -> Vec<u8> {
             max: 5.0,
             method: "manual".into(),
             check: Some(damagelens::engine::postprocess::CheckBand { from: 2.5, why: "manual".into() }),
+            expected_flagged: Some(0.07),
         },
         training_images: 12,
         gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),
