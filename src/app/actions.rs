@@ -5,10 +5,10 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::client;
-use super::files::{blob_of, photos_only};
+use super::files::photos_only;
+use super::record;
 use super::state::{now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
 use crate::client::workbench::{Next, Workbench};
@@ -53,6 +53,7 @@ pub async fn open(state: AppState) {
     state.library.set_value(Some(library));
     state.auto.set(remembered_auto());
     state.refresh_products().await;
+    record::open(state).await;
     let remembered = remembered_current();
     let current = state.products.with_untracked(|ps| {
         ps.iter().find(|p| Some(&p.id) == remembered.as_ref()).or_else(|| ps.iter().rev().find(|p| p.summary.is_some())).cloned()
@@ -198,18 +199,6 @@ pub async fn import(state: AppState, file: UploadedFile) {
             load_current(state);
         }
     }
-}
-
-pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
-    let blob = blob_of(bytes)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let link: web_sys::HtmlAnchorElement = document.create_element("a").map_err(|e| format!("{e:?}"))?.unchecked_into();
-    link.set_href(&url);
-    link.set_download(name);
-    link.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
 }
 
 /// A new, empty product saved to the library (it does not become current).
@@ -369,6 +358,7 @@ fn judge_all(state: AppState, jobs: Vec<(u32, UploadedFile)>) {
         if let Err(failure) = &answer {
             state.report(failure.message.clone());
         }
+        let judged = answer.is_ok();
         state.inspections.update(|items| {
             if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
                 match answer {
@@ -379,6 +369,9 @@ fn judge_all(state: AppState, jobs: Vec<(u32, UploadedFile)>) {
         });
         if state.selected.get_untracked().is_none() {
             state.selected.set(Some(tag));
+        }
+        if judged {
+            record::append(state, tag, None).await;
         }
     }
     if state.auto.get_untracked() {
@@ -411,6 +404,7 @@ pub fn start(state: AppState, files: Vec<(UploadedFile, web_sys::Blob)>) {
             bytes: Rc::new(file.bytes.clone()),
             reply: None,
             error: None,
+            logged: None,
         });
         jobs.push((tag, file));
     }
@@ -436,6 +430,7 @@ pub fn judge_as(state: AppState, tag: u32, id: String) {
             if let Some(item) = items.iter_mut().find(|i| i.tag == tag) {
                 item.reply = None;
                 item.error = None;
+                item.logged = None;
             }
         });
         judge_all(state, vec![(tag, UploadedFile { name: item.file, bytes: (*item.bytes).clone() })]);
@@ -455,6 +450,7 @@ pub fn start_live(state: AppState, file: UploadedFile, photo: web_sys::Blob) -> 
         bytes: Rc::new(file.bytes.clone()),
         reply: None,
         error: None,
+        logged: None,
     };
     leptos::task::spawn_local(async move {
         match inspect(state, file).await {

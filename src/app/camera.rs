@@ -12,7 +12,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlCanvasElement, MediaStream, MediaStreamConstraints};
 
 use super::actions;
-use super::files::blob_of;
+use super::files::{self, blob_of};
+use super::record;
 use super::state::{now_ms, AppState};
 use crate::protocol::UploadedFile;
 
@@ -298,7 +299,10 @@ pub fn Camera() -> impl IntoView {
     };
     let save = move |_| {
         let Some(bytes) = last_frame.get_value() else { return };
-        if let Err(message) = actions::download(&format!("damagelens-frame-{}.png", frames.get_untracked()), &bytes) {
+        if let Some(tag) = state.selected.get_untracked() {
+            leptos::task::spawn_local(record::append(state, tag, None));
+        }
+        if let Err(message) = files::download(&format!("damagelens-frame-{}.png", frames.get_untracked()), &bytes) {
             state.report(message);
         }
     };
@@ -318,6 +322,10 @@ pub fn Camera() -> impl IntoView {
                     <button class="secondary" data-testid="camera-pause" aria-pressed=move || paused.get().to_string()
                         on:click=move |_| {
                             paused.update(|p| *p = !*p);
+                            // A frozen frame is a verdict someone looked at: it is logged.
+                            if let (true, Some(tag)) = (paused.get_untracked(), state.selected.get_untracked()) {
+                                leptos::task::spawn_local(record::append(state, tag, None));
+                            }
                             next_frame();
                         }>
                         {move || if paused.get() { "Resume" } else { "Freeze" }}

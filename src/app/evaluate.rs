@@ -14,10 +14,10 @@ use leptos::prelude::*;
 use plotters::prelude::SeriesLabelPosition;
 use wasm_bindgen::JsCast;
 
+use super::client;
 use super::eval_charts::{self, Chart, Guide};
-use super::files::{blob_of_type, picked_files, read_file};
+use super::files::{self, blob_of_type, picked_files, read_file};
 use super::state::AppState;
-use super::{actions, client};
 use crate::eval::dataset::{parse, Dataset, Sample};
 use crate::eval::outcome::EvalOutcome;
 use crate::eval::report::{split_calibration, Metrics, PlotLine, Report, AUPRO_MAX_FPR, CALIBRATION_PER_DEFECT};
@@ -588,7 +588,7 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
     let (json, csv, folder) = (shown.outcome.report_json.clone(), shown.outcome.scores_csv.clone(), shown.folder.clone());
     let folder_csv = folder.clone();
     let export = move |name: String, bytes: &[u8]| {
-        if let Err(message) = actions::download(&name, bytes) {
+        if let Err(message) = files::download(&name, bytes) {
             state.report(format!("{name} could not be saved: {message}"));
         }
     };

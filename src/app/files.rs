@@ -2,6 +2,7 @@
 //! into Blobs for drawing and downloads.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::state::AppState;
 use crate::engine::image_ops::MAX_FILE_BYTES;
@@ -75,4 +76,17 @@ pub fn blob_of_type(bytes: &[u8], media_type: &str) -> Result<web_sys::Blob, Str
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(media_type);
     web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(|e| format!("{e:?}"))
+}
+
+/// Hands `bytes` to the browser as a download named `name`.
+pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let blob = blob_of(bytes)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document.create_element("a").map_err(|e| format!("{e:?}"))?.unchecked_into();
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
 }

@@ -3,14 +3,15 @@
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageBitmap, ImageData};
+use web_sys::HtmlCanvasElement;
 
 use super::actions;
+use super::canvas::draw_with_heatmap;
 use super::files::{picked_files, read_files};
+use super::record;
 use super::state::{AppState, InspectionItem};
 use crate::client::items::{group, Item, View};
+use crate::client::log::{Decision, DAMAGE_KINDS};
 use crate::engine::postprocess::Band;
 use crate::protocol::{InspectionReply, ProductMatch, UploadedFile};
 
@@ -84,6 +85,7 @@ pub fn InspectPanel() -> impl IntoView {
     let pending = move || state.inspections.with(|items| items.iter().filter(|i| i.reply.is_none() && i.error.is_none()).count());
     let mark_good = move |_| {
         let Some(item) = shown() else { return };
+        record::decide(state, item.tag, Decision::MarkedGood);
         leptos::task::spawn_local(async move {
             let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
             match actions::add_good_photos(state, "", vec![file]).await {
@@ -94,6 +96,14 @@ pub fn InspectPanel() -> impl IntoView {
                 Err(message) => state.report(message),
             }
         });
+    };
+
+    // What the person decided about the shown verdict goes to the log with it.
+    let kind = RwSignal::new(DAMAGE_KINDS[0].to_string());
+    let decide = move |decision: Decision| {
+        if let Some(tag) = state.selected.get_untracked() {
+            record::decide(state, tag, decision);
+        }
     };
 
     view! {
@@ -169,6 +179,19 @@ pub fn InspectPanel() -> impl IntoView {
                         on:change=move |ev| outline.set(event_target_checked(&ev))/>" Outline the damaged region"</label>
                     <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
                         title="Adds this photo to the good photos and trains again">"Mark as good"</button>
+                </div>
+                <div class="decide" role="group" aria-label="What you decided about this item">
+                    <button class="danger" data-testid="decide-damaged"
+                        on:click=move |_| decide(Decision::ConfirmedDamaged { kind: kind.get_untracked() })>"Confirm damaged"</button>
+                    <label class="inline">"kind "
+                        <select data-testid="decide-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                            {DAMAGE_KINDS.iter().map(|k| view! { <option value=*k>{*k}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <button class="secondary" data-testid="decide-aside" on:click=move |_| decide(Decision::SetAside)>"Set aside"</button>
+                    <p class="hint" data-testid="decision" aria-live="polite">{move || {
+                        state.selected.get().and_then(|tag| record::decision_of(state, tag)).map(|d| format!("Logged: {}.", d.label()))
+                    }}</p>
                 </div>
             </Show>
             <Show when=move || state.inspections.with(|i| i.len() > 1) && !several_views()>
@@ -294,7 +317,7 @@ fn ResultTile(tag: u32) -> impl IntoView {
     .into_any()
 }
 
-/// Draws the photo, the heatmap stretched over it, and the region's outline.
+/// Draws the photo with its heatmap and outline on the panel's canvas.
 async fn draw_overlay(
     canvas: &HtmlCanvasElement,
     tag: u32,
@@ -303,47 +326,9 @@ async fn draw_overlay(
     opacity: f64,
     outline: bool,
 ) -> Result<(), String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let promise = window.create_image_bitmap_with_blob(file).map_err(|e| format!("{e:?}"))?;
-    let bitmap: ImageBitmap =
-        JsFuture::from(promise).await.map_err(|_| "this browser cannot display the photo".to_string())?.unchecked_into();
-    let (w, h) = (bitmap.width() as f64, bitmap.height() as f64);
-    let scale = (MAX_CANVAS_SIDE / w.max(h)).min(1.0);
-    let (cw, ch) = ((w * scale).round().max(1.0), (h * scale).round().max(1.0));
-    canvas.set_width(cw as u32);
-    canvas.set_height(ch as u32);
-    let ctx = context(canvas)?;
-    ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
-
-    let size = reply.map_size;
-    let layer = offscreen(size, &reply.heatmap)?;
-    ctx.set_global_alpha(opacity);
-    ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&layer, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
-    ctx.set_global_alpha(1.0);
-    if outline && reply.outline.len() == (size * size) as usize {
-        let rgba: Vec<u8> = reply.outline.iter().flat_map(|&v| if v == 1 { [255, 255, 255, 255] } else { [0, 0, 0, 0] }).collect();
-        let line = offscreen(size, &rgba)?;
-        // Nearest-neighbour, so the line stays crisp when stretched.
-        ctx.set_image_smoothing_enabled(false);
-        ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&line, 0.0, 0.0, cw, ch).map_err(|e| format!("{e:?}"))?;
-        ctx.set_image_smoothing_enabled(true);
-    }
+    draw_with_heatmap(canvas, file, reply, MAX_CANVAS_SIDE, opacity, outline).await?;
     // Tells a test (or a screen reader script) what is on the canvas now.
     canvas.set_attribute("data-drawn", &format!("{tag}:{outline}")).map_err(|e| format!("{e:?}"))
-}
-
-fn offscreen(size: u32, rgba: &[u8]) -> Result<HtmlCanvasElement, String> {
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let layer: HtmlCanvasElement = document.create_element("canvas").map_err(|e| format!("{e:?}"))?.unchecked_into();
-    layer.set_width(size);
-    layer.set_height(size);
-    let pixels = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), size, size).map_err(|e| format!("{e:?}"))?;
-    context(&layer)?.put_image_data(&pixels, 0.0, 0.0).map_err(|e| format!("{e:?}"))?;
-    Ok(layer)
-}
-
-fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
-    canvas.get_context("2d").map_err(|e| format!("{e:?}"))?.ok_or("no 2D canvas")?.dyn_into().map_err(|_| "no 2D canvas".to_string())
 }
 
 /// Where one inspection's time went, stage by stage, in a details panel.

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::actions::{self, PROFILE_EXTENSION};
-use super::files::{picked_files, read_files};
+use super::files::{self, picked_files, read_files};
 use super::state::{now_ms, AppState};
 use super::store::{self, Library, Product};
 use crate::engine::profile::Profile;
@@ -148,7 +148,7 @@ pub fn LibraryPanel() -> impl IntoView {
                         <button class="secondary" data-testid="profile-export" disabled=move || busy() || state.current.with(|c| c.as_ref().is_none_or(|p| p.summary.is_none()))
                             on:click=move |_| with_current(|_, library, product| Box::pin(async move {
                                 let bytes = export_bytes(&library, &product).await?;
-                                actions::download(&file_name(&product.name), &bytes)
+                                files::download(&file_name(&product.name), &bytes)
                             }))>"Export"</button>
                         <button class="secondary danger" disabled=busy on:click=move |_| confirm_delete.set(true)>"Delete"</button>
                     </div>

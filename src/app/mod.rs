@@ -7,6 +7,7 @@ mod actions;
 mod backend;
 mod calibrate;
 mod camera;
+mod canvas;
 mod client;
 mod demo;
 mod eval_charts;
@@ -14,7 +15,9 @@ mod evaluate;
 mod files;
 mod inspect;
 mod library;
+mod log;
 mod offline;
+mod record;
 mod state;
 mod store;
 mod train;
@@ -55,6 +58,7 @@ pub fn App() -> impl IntoView {
             <inspect::InspectPanel/>
             <calibrate::CalibratePanel/>
             <evaluate::EvaluatePanel/>
+            <log::LogPanel/>
         </main>
         <demo::DemoCredit/>
     }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::client::EngineClient;
 use super::store::{Library, Photo, Product};
 use crate::client::items::ItemSession;
+use crate::client::log::LogEntry;
 use crate::client::workbench::{Next, Workbench};
 use crate::eval::calibration::CalibrationScores;
 use crate::protocol::{BackendStatus, InspectionReply};
@@ -27,6 +28,8 @@ pub struct InspectionItem {
     pub bytes: Rc<Vec<u8>>,
     pub reply: Option<InspectionReply>,
     pub error: Option<String>,
+    /// Its entry in the inspection log, once written.
+    pub logged: Option<f64>,
 }
 
 /// Training under way: how far, and since when (for the time left).
@@ -71,6 +74,11 @@ pub struct AppState {
     pub library: StoredValue<Option<Rc<Library>>, LocalStorage>,
     /// The demo product shipped with this installation, if any.
     pub demo: RwSignal<Option<DemoManifest>>,
+    /// The inspection log as stored (oldest first), and why logging stopped, if it did.
+    pub log: RwSignal<Vec<LogEntry>>,
+    pub log_stopped: RwSignal<Option<String>>,
+    /// The session new verdicts belong to.
+    pub session: RwSignal<String>,
     /// Auto: each photo's product is recognised, and becomes the current one.
     pub auto: RwSignal<bool>,
     /// The trained products the engine recognises, as (id, trained at): sent again
@@ -99,6 +107,9 @@ impl AppState {
             engine: StoredValue::new_local(None),
             library: StoredValue::new_local(None),
             demo: RwSignal::new(None),
+            log: RwSignal::new(Vec::new()),
+            log_stopped: RwSignal::new(None),
+            session: RwSignal::new(String::new()),
             auto: RwSignal::new(false),
             recognised: StoredValue::new(None),
             next_tag: StoredValue::new(1),

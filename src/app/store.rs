@@ -11,6 +11,7 @@ use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+use crate::client::log::LogEntry;
 use crate::eval::dataset::Category;
 use crate::protocol::{ProfileSummary, UploadedFile};
 
@@ -19,6 +20,9 @@ const PRODUCTS: &str = "products";
 const PROFILES: &str = "profiles";
 const PHOTOS: &str = "photos";
 const BY_PRODUCT: &str = "by_product";
+/// The inspection log (`crate::client::log::LogEntry`), by an automatic key. Its own
+/// store and transactions: a log that cannot be written never touches the library.
+const LOG: &str = "log";
 
 /// One product of the library, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,10 +102,11 @@ fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Option<T> {
 impl Library {
     pub async fn open() -> Result<Library, String> {
         let db = Rexie::builder(DB_NAME)
-            .version(1)
+            .version(2)
             .add_object_store(ObjectStore::new(PRODUCTS).key_path("id"))
             .add_object_store(ObjectStore::new(PROFILES).key_path("id"))
             .add_object_store(ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")))
+            .add_object_store(ObjectStore::new(LOG).key_path("key").auto_increment(true))
             .build()
             .await
             .map_err(|e| explain("Opening saved work", e))?;
@@ -213,6 +218,31 @@ impl Library {
         let tx = self.db.transaction(&[PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
         tx.store(PHOTOS).map_err(|e| explain(what, e))?.delete(JsValue::from_f64(key)).await.map_err(|e| explain(what, e))?;
         tx.commit().await.map_err(|e| explain(what, e))
+    }
+
+    /// Appends a verdict to the log; returns its key.
+    pub async fn log(&self, entry: &LogEntry) -> Result<f64, String> {
+        let what = format!("Logging the verdict on {}", entry.file);
+        let tx = self.db.transaction(&[LOG], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        let key = tx.store(LOG).map_err(|e| explain(&what, e))?.add(&to_js(entry)?, None).await.map_err(|e| explain(&what, e))?;
+        tx.commit().await.map_err(|e| explain(&what, e))?;
+        key.as_f64().ok_or_else(|| format!("{what}: the browser gave the entry no key"))
+    }
+
+    /// Saves a changed log entry (a decision) over the stored one.
+    pub async fn put_log(&self, entry: &LogEntry) -> Result<(), String> {
+        let what = format!("Saving the decision on {}", entry.file);
+        let tx = self.db.transaction(&[LOG], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        tx.store(LOG).map_err(|e| explain(&what, e))?.put(&to_js(entry)?, None).await.map_err(|e| explain(&what, e))?;
+        tx.commit().await.map_err(|e| explain(&what, e))
+    }
+
+    /// The whole log, oldest first. An entry this version cannot read is left out, not deleted.
+    pub async fn log_entries(&self) -> Result<Vec<LogEntry>, String> {
+        let what = "Reading the inspection log";
+        let tx = self.db.transaction(&[LOG], TransactionMode::ReadOnly).map_err(|e| explain(what, e))?;
+        let values = tx.store(LOG).map_err(|e| explain(what, e))?.get_all(None, None).await.map_err(|e| explain(what, e))?;
+        Ok(values.into_iter().filter_map(from_js).collect())
     }
 
     async fn photo_keys(&self, product: &str) -> Result<Vec<JsValue>, String> {

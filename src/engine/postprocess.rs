@@ -107,6 +107,11 @@ impl Band {
         }
     }
 
+    /// The band [`Band::as_str`] names.
+    pub fn parse(name: &str) -> Option<Band> {
+        [Band::Ok, Band::Check, Band::Damaged].into_iter().find(|b| b.as_str() == name)
+    }
+
     /// As a person reads it.
     pub fn label(self) -> &'static str {
         match self {
@@ -219,6 +224,8 @@ mod tests {
 
     #[test]
     fn threshold_normalises_to_one_half() {
+        assert_eq!(Band::parse("check"), Some(Band::Check));
+        assert_eq!(Band::parse("CHECK"), None);
         let c = Calibration { threshold: 10.0, min: 2.0, max: 14.0, method: String::new(), check: None, expected_flagged: None };
         assert_eq!(c.normalise(10.0), 0.5);
         assert_eq!(c.normalise(-100.0), 0.0);
