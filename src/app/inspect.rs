@@ -107,8 +107,12 @@ pub fn InspectPanel() -> impl IntoView {
     };
 
     view! {
-        <section class="panel" aria-labelledby="inspect-title">
+        <section class="panel inspect" aria-labelledby="inspect-title">
             <h2 id="inspect-title">"Inspect"</h2>
+            <p class="product-line" data-testid="inspect-product">{move || match state.current.get() {
+                Some(p) => view! { "Product: "<strong>{p.name}</strong>" · "<a href="#/products">"change or teach"</a> }.into_any(),
+                None => view! { "No product chosen · "<a href="#/products">"choose or teach one"</a> }.into_any(),
+            }}</p>
             <label class="inline auto">
                 <input type="checkbox" data-testid="product-auto" prop:checked=move || state.auto.get()
                     on:change=move |ev| actions::set_auto(state, event_target_checked(&ev))/>
@@ -140,7 +144,6 @@ pub fn InspectPanel() -> impl IntoView {
                 }}
             </div>
             <super::camera::Camera/>
-            <super::demo::DemoSamples/>
             <Show when=move || { pending() > 0 }>
                 <p class="hint" aria-live="polite">{move || format!("Inspecting… {} to go", pending())}</p>
             </Show>
@@ -177,10 +180,10 @@ pub fn InspectPanel() -> impl IntoView {
                         on:input=move |ev| opacity.set(event_target_value(&ev).parse().unwrap_or(0.8))/>
                     <label class="inline"><input type="checkbox" data-testid="outline-toggle" prop:checked=move || outline.get()
                         on:change=move |ev| outline.set(event_target_checked(&ev))/>" Outline the damaged region"</label>
-                    <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
-                        title="Adds this photo to the good photos and trains again">"Mark as good"</button>
                 </div>
                 <div class="decide" role="group" aria-label="What you decided about this item">
+                    <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
+                        title="Adds this photo to the good photos and trains again">"Mark as good"</button>
                     <button class="danger" data-testid="decide-damaged"
                         on:click=move |_| decide(Decision::ConfirmedDamaged { kind: kind.get_untracked() })>"Confirm damaged"</button>
                     <label class="inline">"kind "
@@ -208,6 +211,7 @@ pub fn InspectPanel() -> impl IntoView {
                     </For>
                 </ul>
             </Show>
+            <super::demo::DemoSamples/>
         </section>
     }
 }

@@ -23,8 +23,23 @@ mod store;
 mod train;
 
 use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
 
+use crate::client::route::{Page, Panel};
 use state::AppState;
+
+/// The page the address names, and a signal that follows it (links, back, forward).
+fn follow_address() -> RwSignal<Page> {
+    let hash = || web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let page = RwSignal::new(Page::from_hash(&hash()));
+    let on_change = Closure::<dyn FnMut()>::new(move || page.set(Page::from_hash(&hash())));
+    if let Some(window) = web_sys::window() {
+        let _ = window.add_event_listener_with_callback("hashchange", on_change.as_ref().unchecked_ref());
+    }
+    // The page lives as long as the tab: the listener too.
+    on_change.forget();
+    page
+}
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -43,6 +58,10 @@ pub fn App() -> impl IntoView {
     });
     let offline = RwSignal::new(offline::Offline::Preparing);
     offline::start(state, offline);
+    let page = follow_address();
+    // Every panel stays mounted (work under way on one goes on while another is shown);
+    // a page shows its own.
+    let hidden = move |panel: Panel| move || !page.get().shows(panel);
 
     view! {
         <header class="top">
@@ -51,14 +70,20 @@ pub fn App() -> impl IntoView {
             <backend::BackendChoice/>
             <offline::OfflineBadge status=offline/>
         </header>
+        <nav class="pages" aria-label="Pages" data-testid="pages">
+            {Page::ALL.into_iter().map(|p| view! {
+                <a href=p.hash() data-testid=format!("page-{}", p.slug())
+                    aria-current=move || (page.get() == p).then_some("page")>{p.title()}</a>
+            }).collect_view()}
+        </nav>
         <ErrorBanner/>
-        <main class="panels">
-            <library::LibraryPanel/>
-            <train::TrainPanel/>
-            <inspect::InspectPanel/>
-            <calibrate::CalibratePanel/>
-            <evaluate::EvaluatePanel/>
-            <log::LogPanel/>
+        <main class=move || format!("panels page-{}", page.get().slug())>
+            <div class="slot" hidden=hidden(Panel::Library)><library::LibraryPanel/></div>
+            <div class="slot" hidden=hidden(Panel::Teach)><train::TrainPanel/></div>
+            <div class="slot" hidden=hidden(Panel::Inspect)><inspect::InspectPanel/></div>
+            <div class="slot" hidden=hidden(Panel::Calibrate)><calibrate::CalibratePanel/></div>
+            <div class="slot" hidden=hidden(Panel::Evaluate)><evaluate::EvaluatePanel/></div>
+            <div class="slot" hidden=hidden(Panel::Log)><log::LogPanel/></div>
         </main>
         <demo::DemoCredit/>
     }

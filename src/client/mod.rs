@@ -2,9 +2,10 @@
 //! their own native tests: calls answered by id ([`calls`]) and which product is
 //! current, training or held by the engine ([`workbench`]); photos grouped into items
 //! seen from several sides ([`items`]); the inspection log's filters, counts and exports
-//! ([`log`]). The Leptos page (`app`) only displays them.
+//! ([`log`]); the app's pages ([`route`]). The Leptos page (`app`) only displays them.
 
 pub mod calls;
 pub mod items;
 pub mod log;
+pub mod route;
 pub mod workbench;

@@ -112,7 +112,7 @@ try {
     await app.getByTestId('verdict').waitFor({ timeout: 120_000 });
     return { readyS, verdictS: (Date.now() - t0) / 1000 };
   };
-  result.load = { cold: await firstVerdict(() => app.goto(server.url)) };
+  result.load = { cold: await firstVerdict(() => app.goto(`${server.url}#/all`)) };
   // Let the demo profile reach IndexedDB and the service worker finish its cache.
   await app.locator('[data-testid=offline][data-state=ready]').waitFor({ timeout: 300_000 });
   result.load.warm = await firstVerdict(() => app.reload());

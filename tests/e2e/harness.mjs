@@ -85,7 +85,8 @@ export async function openApp(browser, url, viewport = { width: 1280, height: 80
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`); });
   page.context().on('request', (r) => requests.push(r.url()));
   page.context().on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
-  await page.goto(url);
+  // Tests drive every panel: the workbench page shows them all (a station opens on Inspect).
+  await page.goto(url.includes('#') || url.startsWith('about:') ? url : `${url}#/all`);
   return { page, problems, requests };
 }
 

@@ -88,5 +88,11 @@ test('with no network at all, a reload opens the app and inspects a demo sample'
   const fromNetwork = served.filter((r) => r.url.startsWith('http') && !r.fromServiceWorker);
   assert.deepEqual(fromNetwork, [], 'everything came from the service worker');
   await screenshot(page, '20-offline-inspect');
+  // A link to a page opens it again after a reload, offline too.
+  await page.getByTestId('page-log').click();
+  await page.reload();
+  await page.getByTestId('log-panel').waitFor({ timeout: 120_000 });
+  assert.equal(new URL(page.url()).hash, '#/log');
+  assert.equal(await page.getByTestId('inspect-files').isVisible(), false);
   assert.deepEqual(app.problems, []);
 });

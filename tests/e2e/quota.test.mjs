@@ -23,7 +23,7 @@ async function firstVisitWithQuota(quota) {
   const app = await openApp(browser, 'about:blank');
   const cdp = await app.page.context().newCDPSession(app.page);
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: quota });
-  await app.page.goto(server.url);
+  await app.page.goto(`${server.url}#/all`);
   return app;
 }
 
