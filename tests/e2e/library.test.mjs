@@ -132,7 +132,10 @@ test('delete removes the product after confirmation; names stay text', async () 
   await page.reload();
   await page.getByTestId('backend').filter({ hasText: 'CPU' }).waitFor({ timeout: 120_000 });
   await page.getByTestId('product-new').waitFor();
-  assert.doesNotMatch(await page.locator('main').innerText(), /Line 7/);
+  // Gone from the library (the inspection log keeps its verdicts, by name, as text).
+  assert.doesNotMatch(await page.locator('section[aria-labelledby=library-title]').innerText(), /Line 7/);
+  assert.match(await page.getByTestId('log-panel').innerText(), /Line 7 <img src=x/);
+  assert.equal(await page.locator('img[src=x]').count(), 0);
   await screenshot(page, '12-deleted');
   assert.deepEqual(app.problems, []);
 });
