@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::client;
 use super::files::photos_only;
 use super::record;
-use super::state::{now_ms, AppState, InspectionItem, Progress};
+use super::state::{local_storage, now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
 use crate::client::workbench::{Next, Workbench};
 use crate::protocol::{
@@ -21,7 +21,7 @@ const AUTO_KEY: &str = "damagelens.auto";
 pub const PROFILE_EXTENSION: &str = "dlprofile";
 
 fn remember_current(id: Option<&str>) {
-    let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) else { return };
+    let Some(storage) = local_storage() else { return };
     let _ = match id {
         Some(id) => storage.set_item(CURRENT_KEY, id),
         None => storage.remove_item(CURRENT_KEY),
@@ -29,19 +29,19 @@ fn remember_current(id: Option<&str>) {
 }
 
 fn remembered_current() -> Option<String> {
-    web_sys::window()?.local_storage().ok()??.get_item(CURRENT_KEY).ok()?
+    local_storage()?.get_item(CURRENT_KEY).ok()?
 }
 
 /// Switches Auto on or off; a station stays in Auto across reloads.
 pub fn set_auto(state: AppState, on: bool) {
     state.auto.set(on);
-    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+    if let Some(storage) = local_storage() {
         let _ = if on { storage.set_item(AUTO_KEY, "1") } else { storage.remove_item(AUTO_KEY) };
     }
 }
 
 fn remembered_auto() -> bool {
-    web_sys::window().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item(AUTO_KEY).ok().flatten()).is_some()
+    local_storage().and_then(|s| s.get_item(AUTO_KEY).ok().flatten()).is_some()
 }
 
 /// Opens saved work and picks up where the person left off.

@@ -11,7 +11,7 @@ use web_sys::HtmlCanvasElement;
 
 use super::canvas::draw_with_heatmap;
 use super::files::download;
-use super::state::{now_ms, AppState, InspectionItem};
+use super::state::{local_storage, now_ms, AppState, InspectionItem};
 use crate::client::log::{thumbnail_name, to_csv, to_json, Decision, LogEntry};
 
 const SESSION_KEY: &str = "damagelens.session";
@@ -25,13 +25,9 @@ fn local_day(ms: f64) -> String {
     format!("{:04}-{:02}-{:02}", d.get_full_year(), d.get_month() + 1, d.get_date())
 }
 
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
-
 /// Reads the log and the session name saved before (a new one is named after today).
 pub async fn open(state: AppState) {
-    let session = storage().and_then(|s| s.get_item(SESSION_KEY).ok().flatten()).unwrap_or_default();
+    let session = local_storage().and_then(|s| s.get_item(SESSION_KEY).ok().flatten()).unwrap_or_default();
     state.session.set(if session.trim().is_empty() { format!("Session of {}", local_day(now_ms())) } else { session });
     let Some(library) = state.library() else { return };
     match library.log_entries().await {
@@ -47,7 +43,7 @@ pub fn set_session(state: AppState, name: &str) {
         return;
     }
     state.session.set(name.to_string());
-    if let Some(s) = storage() {
+    if let Some(s) = local_storage() {
         let _ = s.set_item(SESSION_KEY, name);
     }
 }

@@ -174,6 +174,12 @@ impl AppState {
     }
 }
 
+/// The browser's localStorage, for the small settings a reload keeps (the current
+/// product, Auto, the session's name); None where it is blocked.
+pub fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
