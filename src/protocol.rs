@@ -95,7 +95,11 @@ pub enum Request {
     },
     /// Score a photo with the active profile; with `identify`, first find which product
     /// it shows (among those given by `Recognise`).
-    Inspect { file: UploadedFile, identify: bool },
+    Inspect {
+        file: UploadedFile,
+        #[serde(default)]
+        identify: bool,
+    },
     /// The products photos are identified among (each one's profile file, by library id);
     /// replaces the ones given before. Answered with `Reply::Recognising`.
     Recognise { products: Vec<KnownProfile> },
@@ -423,4 +427,19 @@ pub enum Reply {
     },
     /// Done, with nothing to say.
     Ack,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_written_before_identification_still_read() {
+        // The benchmark page (bench/page) and older pages send no `identify` and no `product`.
+        let inspect: Request = serde_json::from_str(r#"{"Inspect":{"file":{"name":"a.png","bytes":[]}}}"#).unwrap();
+        assert_eq!(inspect, Request::Inspect { file: UploadedFile { name: "a.png".into(), bytes: vec![] }, identify: false });
+        let train: Request =
+            serde_json::from_str(r#"{"Train":{"name":"mug","choice":{"method":"Padim","even_brightness":false},"files":[]}}"#).unwrap();
+        assert!(matches!(train, Request::Train { product: None, .. }));
+    }
 }

@@ -15,11 +15,16 @@ use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Band, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
-use super::settings::{Method, TrainSettings, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
+use super::settings::{Method, TrainSettings, HELD_OUT_FROM, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
 use super::EngineError;
 
 /// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
 const HOLDOUT_EVERY: usize = 5;
+/// Unlearnt hand-held copies made of each of the first photos, for a threshold when too
+/// few photos come to hold some out (two, so that even one photo gives a spread).
+const PROBES_PER_PHOTO: u64 = 2;
+/// Their seeds lie apart from those of learnt copies (1..=augment).
+const PROBE_SEED: u64 = 1000;
 /// Sigmas above the held-out mean for the threshold without damaged examples. Image
 /// scores are maxima of a map, so their spread is wide and skewed: 3 sigma over a
 /// handful of held-out photos lands far above every good item and misses real damage
@@ -264,6 +269,7 @@ pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScal
 }
 
 /// What the model is being fitted from, per method.
+#[derive(Clone)]
 enum Fit {
     Padim(Option<PadimAccumulator>),
     /// All training patches, n x dims; the coreset is chosen at the end.
@@ -298,6 +304,8 @@ struct Member {
     fit: Fit,
     grid: Option<(usize, usize)>,
     holdout: Vec<PatchGrid>,
+    /// Patch grids of unlearnt hand-held copies of the first photos (see [`HELD_OUT_FROM`]).
+    probes: Vec<PatchGrid>,
 }
 
 /// Trains a profile one image at a time, so a caller can report progress and skip a bad
@@ -313,6 +321,8 @@ pub struct Trainer {
     captures: Vec<CaptureStats>,
     /// Every good photo's global embedding, for the product's identification gallery.
     photos: Vec<GlobalEmbedding>,
+    /// The unlearnt copies' embeddings, which join the gallery of a product of few photos.
+    probe_photos: Vec<GlobalEmbedding>,
 }
 
 impl Trainer {
@@ -328,7 +338,13 @@ impl Trainer {
                     Method::Padim => Fit::Padim(None),
                     Method::PatchCore { coreset_ratio } => Fit::PatchCore { ratio: coreset_ratio, patches: Vec::new() },
                 };
-                Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
+                Ok(Member {
+                    embedder: Embedder::new(d.embed.clone(), inspector.manifest())?,
+                    fit,
+                    grid: None,
+                    holdout: Vec::new(),
+                    probes: Vec::new(),
+                })
             })
             .collect::<Result<_, EngineError>>()?;
         Ok(Trainer {
@@ -339,6 +355,7 @@ impl Trainer {
             seen: 0,
             captures: Vec::new(),
             photos: Vec::new(),
+            probe_photos: Vec::new(),
         })
     }
 
@@ -354,7 +371,7 @@ impl Trainer {
                     AnomalyModel::Padim(_) => Fit::Padim(None),
                     AnomalyModel::PatchCore(_) => Fit::PatchCore { ratio: PATCHCORE_CORESET_RATIO, patches: Vec::new() },
                 };
-                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
+                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new(), probes: Vec::new() }
             })
             .collect();
         Ok(Trainer {
@@ -365,6 +382,7 @@ impl Trainer {
             seen: 0,
             captures: Vec::new(),
             photos: Vec::new(),
+            probe_photos: Vec::new(),
         })
     }
 
@@ -380,12 +398,27 @@ impl Trainer {
         let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
         // Hand-held copies are learnt, never held out: the threshold is chosen on photos
         // as the person took them.
+        let shot_of = |this: &Self, seed: u64| -> Result<(Vec<PatchGrid>, GlobalEmbedding), EngineError> {
+            let shot = HandHeld::default().shot(seed, &format!("{}/{file}", this.seen), image.dimensions());
+            let maps = this.inspector.backbone.run(this.inspector.preprocess.tensor(&shot.photo(&image), this.even_brightness))?;
+            Ok((this.grids(file, &maps)?, GlobalEmbedding::from_maps(&maps)?))
+        };
         let mut copies = Vec::new();
         if !held_out {
             for copy in 1..=self.augment {
-                let shot = HandHeld::default().shot(u64::from(copy), &format!("{}/{file}", self.seen), image.dimensions());
-                let maps = self.inspector.backbone.run(self.inspector.preprocess.tensor(&shot.photo(&image), self.even_brightness))?;
-                copies.push(self.grids(file, &maps)?);
+                copies.push(shot_of(self, u64::from(copy))?.0);
+            }
+        }
+        // While too few photos have come to hold some out, each also gets copies that are
+        // never learnt: the threshold of a product of few photos is chosen on them, and
+        // they widen its identification gallery.
+        if self.seen < HELD_OUT_FROM {
+            for probe in 0..PROBES_PER_PHOTO {
+                let (grids, embedding) = shot_of(self, PROBE_SEED + probe)?;
+                for (m, grid) in self.members.iter_mut().zip(grids) {
+                    m.probes.push(grid);
+                }
+                self.probe_photos.push(embedding);
             }
         }
         for (i, (m, grid)) in self.members.iter_mut().zip(grids).enumerate() {
@@ -421,10 +454,20 @@ impl Trainer {
     /// never seen, which is what a threshold must be chosen on (a photo the model was
     /// fitted on scores lower than a new one).
     pub fn held_out(&self) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
-        let photos = self.members.first().map_or(0, |m| m.holdout.len());
+        // With too few photos to hold some out, every photo is learnt and the unlearnt
+        // hand-held copies play the held-out photos' part.
+        let few = self.few();
+        fn tests(m: &Member, few: bool) -> &[PatchGrid] {
+            if few {
+                &m.probes
+            } else {
+                &m.holdout
+            }
+        }
+        let photos = self.members.first().map_or(0, |m| tests(m, few).len());
         if photos == 0 {
             return Err(EngineError::Training(format!(
-                "{} usable photo(s) of good items; one in {HOLDOUT_EVERY} is held out to check the threshold, so at least {MIN_TRAINING_IMAGES} are needed",
+                "{} usable photo(s) of good items; at least {MIN_TRAINING_IMAGES} are needed",
                 self.seen
             )));
         }
@@ -432,8 +475,16 @@ impl Trainer {
         let mut detectors = Vec::with_capacity(self.members.len());
         let mut member_maps = Vec::with_capacity(self.members.len());
         for m in &self.members {
-            let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
-            let maps = m.holdout.iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
+            let model = if few {
+                let mut fit = m.fit.clone();
+                for grid in &m.holdout {
+                    fit.add(grid)?;
+                }
+                fit.model(m.embedder.out_dims(), m.embedder.config().seed)?
+            } else {
+                m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?
+            };
+            let maps = tests(m, few).iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
             let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
             detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale });
             member_maps.push(maps);
@@ -444,9 +495,15 @@ impl Trainer {
         Ok((detectors, maps))
     }
 
+    /// Too few photos came to hold some out ([`HELD_OUT_FROM`]).
+    fn few(&self) -> bool {
+        self.seen < HELD_OUT_FROM
+    }
+
     /// Fits on the training part; on the held-out part, puts the detectors on a common
     /// scale and chooses the threshold; then refits on everything so no photo is wasted.
     pub fn finish(self, name: &str) -> Result<Profile, EngineError> {
+        let few = self.few();
         if self.seen < MIN_TRAINING_IMAGES {
             return Err(EngineError::Training(format!(
                 "{} usable photo(s) of good items; at least {MIN_TRAINING_IMAGES} are needed. Add more and train again",
@@ -476,17 +533,27 @@ impl Trainer {
             calibration: calibrated(
                 threshold,
                 (lo, hi),
-                format!(
-                    "Normal-score statistics: mean + {NORMAL_K}\u{3c3} of the scores of {} held-out good photos \
-                     (at least their highest). No damaged examples were used.",
-                    scores.len()
-                ),
+                if few {
+                    format!(
+                        "Normal-score statistics: mean + {NORMAL_K}\u{3c3} of the scores of {} hand-held copies of the {} good photos, \
+                         which the model does not learn (too few photos to hold some out; at least their highest). \
+                         No damaged examples were used.",
+                        scores.len(),
+                        self.seen
+                    )
+                } else {
+                    format!(
+                        "Normal-score statistics: mean + {NORMAL_K}\u{3c3} of the scores of {} held-out good photos \
+                         (at least their highest). No damaged examples were used.",
+                        scores.len()
+                    )
+                },
                 &scores,
                 &[],
             ),
             training_images: self.seen,
-            // At least MIN_TRAINING_IMAGES photos are here, enough for a gallery.
-            gallery: Some(Gallery::from_photos(&self.photos)?),
+            // A product of few photos is recognised from their copies too.
+            gallery: Some(Gallery::from_photos(&if few { [self.photos, self.probe_photos].concat() } else { self.photos })?),
         })
     }
 }

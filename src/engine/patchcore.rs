@@ -16,6 +16,11 @@ use super::EngineError;
 /// in the PatchCore paper: the ordering is nearly unchanged and the cost drops.
 const SELECTION_DIMS: usize = 32;
 
+/// The smallest memory bank kept: at the default 1% coreset it only matters below about
+/// 130 training photos (784 patches each), where 1% would keep a few dozen patches of
+/// what the product looks like.
+pub const MIN_BANK: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchCoreModel {
     pub dims: usize,
@@ -28,7 +33,8 @@ impl PatchCoreModel {
         self.bank.len() / self.dims.max(1)
     }
 
-    /// Picks a coreset of `patches` (n x dims) of about `ratio` of them (at least one).
+    /// Fits the bank: `ratio` of the patches, but never fewer than [`MIN_BANK`] (all of
+    /// them when there are fewer), so a product of a few photos keeps what it saw.
     pub fn fit(patches: &[f32], dims: usize, ratio: f32, seed: u64) -> Result<Self, EngineError> {
         if dims == 0 || patches.is_empty() || !patches.len().is_multiple_of(dims) {
             return Err(EngineError::Training("PatchCore got no training patches".into()));
@@ -37,7 +43,7 @@ impl PatchCoreModel {
             return Err(EngineError::Training(format!("coreset ratio {ratio} must be in (0, 1]")));
         }
         let n = patches.len() / dims;
-        let target = ((n as f64 * ratio as f64).round() as usize).clamp(1, n);
+        let target = ((n as f64 * ratio as f64).round() as usize).max(MIN_BANK).clamp(1, n);
         let chosen = greedy_coreset(patches, dims, target, seed);
         let mut bank = Vec::with_capacity(target * dims);
         for i in chosen {
@@ -135,15 +141,24 @@ mod tests {
         patches.extend_from_slice(&[100.0, 100.0]);
         let chosen = greedy_coreset(&patches, 2, 2, 1);
         assert!(chosen.contains(&99), "{chosen:?}");
-        let model = PatchCoreModel::fit(&patches, 2, 0.02, 1).unwrap();
-        assert_eq!(model.bank_size(), 2);
+    }
+
+    #[test]
+    fn the_bank_keeps_at_least_min_bank_patches() {
+        // 100 patches at 2%: fewer than MIN_BANK, so every one is kept.
+        let few: Vec<f32> = (0..100).flat_map(|i| [i as f32, 0.0]).collect();
+        assert_eq!(PatchCoreModel::fit(&few, 2, 0.02, 1).unwrap().bank_size(), 100);
+        // 3000 at 1% would keep 30: MIN_BANK are kept instead.
+        let many: Vec<f32> = (0..3000).flat_map(|i| [(i % 50) as f32, (i / 50) as f32]).collect();
+        assert_eq!(PatchCoreModel::fit(&many, 2, 0.01, 1).unwrap().bank_size(), MIN_BANK);
     }
 
     #[test]
     fn coreset_covers_the_data() {
         // k-center guarantee in practice: every patch is close to some chosen one.
         let patches: Vec<f32> = (0..400).flat_map(|i| [(i % 20) as f32, (i / 20) as f32]).collect();
-        let model = PatchCoreModel::fit(&patches, 2, 0.25, 3).unwrap();
+        let bank = greedy_coreset(&patches, 2, 100, 3).into_iter().flat_map(|i| [patches[2 * i], patches[2 * i + 1]]).collect();
+        let model = PatchCoreModel { dims: 2, bank };
         let scores = model.score(&grid(&patches, 2)).unwrap();
         let worst = scores.iter().copied().fold(0.0, f32::max);
         assert!(worst <= 1.5, "a patch is {worst} from the coreset");

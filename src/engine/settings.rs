@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::embed::EmbedConfig;
 
-/// Fewer good photos give unreliable per-position Gaussians.
+/// The fewest good photos a product is trained from.
 pub const MIN_TRAINING_IMAGES: usize = 10;
+/// From this many good photos on, one in five is held out to choose the threshold;
+/// with fewer, every photo is learnt and the threshold comes from hand-held copies of
+/// them that the model never learns (`engine::inspector::Trainer`).
+pub const HELD_OUT_FROM: usize = 10;
 /// Share of training patches PatchCore keeps in its memory bank.
 pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
 

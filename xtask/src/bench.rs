@@ -228,7 +228,7 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
         machine(),
         rows.join("\n")
     );
-    let table = format!("{table}\n{}", identification(out)?);
+    let table = format!("{table}\n{}\n{}", few_shot(out)?, identification(out)?);
     std::fs::create_dir_all("bench").map_err(|e| e.to_string())?;
     std::fs::write("bench/QUALITY.md", &table).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
     println!("\n{table}");
@@ -236,18 +236,37 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
 }
 
 const IDENTIFICATION_HEADING: &str = "## Product identification";
+const FEW_SHOT_HEADING: &str = "## Few good photos";
 
-/// `bench-quality --identification`: only the identification section of
-/// bench/QUALITY.md, the rest kept as the last full run wrote it.
-pub fn bench_identification() -> Result {
+/// `bench-quality --identification` or `--few-shot`: only that section of
+/// bench/QUALITY.md, the rest kept as the last run wrote it.
+pub fn bench_section(which: &str) -> Result {
     step("Building the CLI (release)");
     run("cargo", &["build", "--release", "--bin", "damagelens"])?;
-    let section = identification(Path::new("target/bench"))?;
+    let out = Path::new("target/bench");
+    let (heading, section) = match which {
+        "--identification" => (IDENTIFICATION_HEADING, identification(out)?),
+        "--few-shot" => (FEW_SHOT_HEADING, few_shot(out)?),
+        other => return Err(format!("bench-quality: unknown part {other}; give --identification or --few-shot")),
+    };
     let old = std::fs::read_to_string("bench/QUALITY.md").unwrap_or_default();
-    let kept = old.split(IDENTIFICATION_HEADING).next().unwrap_or_default().trim_end();
-    std::fs::write("bench/QUALITY.md", format!("{kept}\n\n{section}")).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
+    std::fs::write("bench/QUALITY.md", replace_section(&old, heading, &section)).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
     println!("\n{section}");
     Ok(())
+}
+
+/// `doc` with the section under `heading` (up to the next `## ` heading) replaced by
+/// `section`, or `section` added at the end.
+fn replace_section(doc: &str, heading: &str, section: &str) -> String {
+    let section = section.trim_end();
+    match doc.find(heading) {
+        Some(start) => {
+            let rest = &doc[start + heading.len()..];
+            let end = rest.find("\n## ").map_or(doc.len(), |i| start + heading.len() + i + 1);
+            format!("{}{section}\n\n{}", &doc[..start], &doc[end..]).trim_end().to_string() + "\n"
+        }
+        None => format!("{}\n\n{section}\n", doc.trim_end()),
+    }
 }
 
 /// Photos of one product to identify: (file, damaged).
@@ -368,5 +387,134 @@ Top-1 accuracy: **{:.3}** aligned ({}/{}), **{:.3}** hand-held ({}/{}). Unrelate
         total[1],
         unrelated.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>().join(", "),
         unrelated.len()
+    ))
+}
+
+/// Good photos per product in the few-shot study, and seeded draws of each.
+const FEW_SHOT_SIZES: [usize; 5] = [1, 2, 5, 10, 50];
+const FEW_SHOT_DRAWS: u64 = 5;
+
+/// A file placed at `to`: a hard link where the file system allows, else a copy.
+fn place(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+    if to.exists() {
+        return Ok(());
+    }
+    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ())).map_err(|e| format!("{}: {e}", from.display()))
+}
+
+/// Every file under `dir`, relative to it.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(tree(&path).into_iter().map(|p| Path::new(&entry.file_name()).join(p)));
+        } else {
+            out.push(PathBuf::from(entry.file_name()));
+        }
+    }
+    out
+}
+
+/// `k` of `files`, drawn by a seeded shuffle.
+fn draw(files: &[PathBuf], k: usize, seed: u64) -> Vec<PathBuf> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut all = files.to_vec();
+    for i in (1..all.len()).rev() {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let j = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % (i as u64 + 1)) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(k);
+    all
+}
+
+/// Image (and, with masks, pixel) AUROC with 1, 2, 5, 10 and 50 good training photos,
+/// each the mean of five seeded draws, against all of them, for PaDiM and PatchCore, on
+/// ELPV mono (a fixed fifth of its test cells, so 100 evaluations take minutes) and the
+/// tire: the bench/QUALITY.md section.
+fn few_shot(out: &Path) -> Result<String> {
+    step("Few good photos: 1, 2, 5, 10 and 50, five draws each");
+    let dir = out.join("fewshot");
+    let mono = out.join("elpv-mono");
+    elpv_split(&mono)?;
+    let elpv = dir.join("elpv-source");
+    for kind in ["good", "defective"] {
+        for f in files_of(&mono.join("test").join(kind)).into_iter().step_by(5) {
+            place(&f, &elpv.join("test").join(kind).join(f.file_name().unwrap()))?;
+        }
+    }
+    let mut sets = vec![("ELPV mono", files_of(&mono.join("train/good")), elpv)];
+    if Path::new(TIRE).join("train").exists() {
+        sets.push(("MVTec 3D tire", files_of(&Path::new(TIRE).join("train/good")), PathBuf::from(TIRE)));
+    }
+    let mut image_rows = Vec::new();
+    let mut pixel_rows = Vec::new();
+    for (set, train, source) in &sets {
+        let rest: Vec<PathBuf> = tree(source).into_iter().filter(|p| !p.starts_with("train") && !p.starts_with("validation")).collect();
+        for (method, flag) in [("PaDiM", "padim"), ("PatchCore", "patchcore")] {
+            let (mut image, mut pixel) = (Vec::new(), Vec::new());
+            let sizes: Vec<(usize, u64)> = FEW_SHOT_SIZES.iter().map(|n| (*n, FEW_SHOT_DRAWS)).chain([(train.len(), 1)]).collect();
+            for (n, draws) in sizes {
+                let (mut i_sum, mut p_sum, mut i_all) = (0.0, 0.0, Vec::new());
+                for d in 0..draws {
+                    let name = format!("{}-{n}-{d}", set.split_whitespace().last().unwrap_or(set).to_lowercase());
+                    let data = dir.join(&name);
+                    for f in draw(train, n, 1 + d * 100 + n as u64) {
+                        place(&f, &data.join("train/good").join(f.file_name().unwrap()))?;
+                    }
+                    for f in &rest {
+                        place(&source.join(f), &data.join(f))?;
+                    }
+                    let json = dir.join(format!("{name}-{flag}.json"));
+                    step(&format!("{set}, {method}, {n} photo(s), draw {}", d + 1));
+                    run(
+                        "target/release/damagelens",
+                        &["eval", "--dataset", data.to_str().unwrap(), "--method", flag, "--json", json.to_str().unwrap()],
+                    )?;
+                    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?)
+                        .map_err(|e| format!("{}: {e}", json.display()))?;
+                    let auroc = report["image_AUROC"].as_f64().unwrap_or(f64::NAN);
+                    i_all.push(auroc);
+                    i_sum += auroc;
+                    p_sum += report["pixel_AUROC"].as_f64().unwrap_or(f64::NAN);
+                }
+                let mean = i_sum / draws as f64;
+                let sd = (i_all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (draws as f64 - 1.0).max(1.0)).sqrt();
+                image.push(if draws > 1 { format!("{mean:.3} ± {sd:.3}") } else { format!("{mean:.3}") });
+                pixel.push(p_sum / draws as f64);
+            }
+            let all = image.last().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let five = image[2].split_whitespace().next().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            image_rows.push(format!("| {set} | {method} | {} | {:.2} |", image.join(" | "), five / all));
+            if pixel.iter().all(|p| p.is_finite()) {
+                pixel_rows
+                    .push(format!("| {set} | {method} | {} |", pixel.iter().map(|p| format!("{p:.3}")).collect::<Vec<_>>().join(" | ")));
+            }
+        }
+    }
+    let header = |what: &str| {
+        format!(
+            "| data | method | {} | all ({}) |{what}\n|---|---|{}---|{}",
+            FEW_SHOT_SIZES.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "),
+            sets.iter().map(|s| s.1.len().to_string()).collect::<Vec<_>>().join(" / "),
+            "---|".repeat(FEW_SHOT_SIZES.len()),
+            if what.is_empty() { "" } else { "---|" }
+        )
+    };
+    Ok(format!(
+        "{FEW_SHOT_HEADING}\n\nRegenerated by `cargo xtask bench-quality` (alone: `cargo xtask bench-quality --few-shot`): \
+image AUROC with 1, 2, 5, 10 and 50 good training photos, each the mean ± standard deviation of {FEW_SHOT_DRAWS} seeded draws from the training photos, \
+against all of them (one run), DamageLens defaults. ELPV mono is judged on a fixed fifth of its test cells (78 good, 98 defective), the tire on all its test photos. \
+With fewer than 10 photos none can be held out: every photo is learnt, and the threshold is chosen on two hand-held copies of each that the model never learns; \
+PatchCore keeps at least 1,000 patches in its bank (all of them when a few photos give fewer).\n\n\
+{}\n{}\n\nPixel AUROC (the tire has masks):\n\n{}\n{}\n",
+        header(" 5 photos / all |"),
+        image_rows.join("\n"),
+        header(""),
+        pixel_rows.join("\n")
     ))
 }

@@ -28,15 +28,13 @@ fn main() {
         Some("dev") => setup().and_then(|_| dev()),
         Some("test") => setup().and_then(|_| test::test()),
         Some("bench") => setup().and_then(|_| bench::bench(args.get(1).map(String::as_str) == Some("--quick"))),
-        Some("bench-quality") if args.get(1).map(String::as_str) == Some("--identification") => {
-            setup().and_then(|_| bench::bench_identification())
-        }
+        Some("bench-quality") if args.len() > 1 => setup().and_then(|_| bench::bench_section(&args[1])),
         Some("bench-quality") => setup().and_then(|_| bench::bench_quality()),
         Some("bench-study") => setup().and_then(|_| bench::bench_study()),
         Some("fuzz-profile") => test::fuzz_profile(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(5)),
         Some("finish-dist") => dist::finish_dist(),
         _ => {
-            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench [--quick]  speed and size against onnxruntime-web and onnxruntime on the same model and photos (bench/RESULTS.md; --quick: a few runs, into target/bench)\n  bench-quality [--identification]  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures, and product identification (bench/QUALITY.md; --identification: that section alone)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size\n  finish-dist  Trunk's post-build hook: start script out of index.html, icons, service worker");
+            eprintln!("usage: cargo xtask <setup | dev | test>\n  setup  install what is missing (toolchain target, Trunk, wasm-bindgen, Chromium, Playwright, model, data)\n  dev    setup, then build and serve the app at http://127.0.0.1:8080\n  test   setup, then native tests, the wasm build and the browser tests\n  bench [--quick]  speed and size against onnxruntime-web and onnxruntime on the same model and photos (bench/RESULTS.md; --quick: a few runs, into target/bench)\n  bench-quality [--few-shot | --identification]  PaDiM and PatchCore on ELPV mono cells and the MVTec 3D-AD tire, next to published figures, with few good photos, and product identification (bench/QUALITY.md; a flag: that section alone)\n  bench-study  what each setting (layers, resolution, neighbourhood, coreset) gives on ELPV mono (bench/STUDY.md)\n  fuzz-profile [MINUTES]  fuzz the profile reader for MINUTES (default 5): no panic, no allocation beyond the file's size\n  finish-dist  Trunk's post-build hook: start script out of index.html, icons, service worker");
             exit(2);
         }
     };
