@@ -20,6 +20,10 @@ use super::EngineError;
 
 /// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
 const HOLDOUT_EVERY: usize = 5;
+/// With fewer photos than [`HELD_OUT_FROM`], PaDiM's per-position covariances are drawn
+/// towards the covariance pooled over all positions, as if this many more photos had
+/// shown it ([`crate::engine::padim::PadimAccumulator::finish_with_prior`]).
+const PADIM_PRIOR_IMAGES: f64 = 4.0;
 /// Unlearnt hand-held copies made of each of the first photos, for a threshold when too
 /// few photos come to hold some out (two, so that even one photo gives a spread).
 const PROBES_PER_PHOTO: u64 = 2;
@@ -290,9 +294,14 @@ impl Fit {
         }
     }
 
-    fn model(&self, dims: usize, seed: u64) -> Result<AnomalyModel, EngineError> {
+    /// The fitted model; `few`: too few photos for per-position Gaussians of their own,
+    /// so PaDiM draws them towards the pooled one ([`PADIM_PRIOR_IMAGES`]).
+    fn model(&self, dims: usize, seed: u64, few: bool) -> Result<AnomalyModel, EngineError> {
+        let prior = if few { PADIM_PRIOR_IMAGES } else { 0.0 };
         match self {
-            Fit::Padim(acc) => Ok(AnomalyModel::Padim(acc.as_ref().ok_or(EngineError::NothingLearnt)?.finish(PADIM_REGULARISATION)?)),
+            Fit::Padim(acc) => {
+                Ok(AnomalyModel::Padim(acc.as_ref().ok_or(EngineError::NothingLearnt)?.finish_with_prior(PADIM_REGULARISATION, prior)?))
+            }
             Fit::PatchCore { ratio, patches } => Ok(AnomalyModel::PatchCore(PatchCoreModel::fit(patches, dims, *ratio, seed)?)),
         }
     }
@@ -480,9 +489,9 @@ impl Trainer {
                 for grid in &m.holdout {
                     fit.add(grid)?;
                 }
-                fit.model(m.embedder.out_dims(), m.embedder.config().seed)?
+                fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?
             } else {
-                m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?
+                m.fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?
             };
             let maps = tests(m, few).iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
             let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
@@ -520,7 +529,7 @@ impl Trainer {
             for grid in &m.holdout {
                 m.fit.add(grid)?;
             }
-            let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed)?;
+            let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?;
             detectors.push(Detector { model, ..fitted });
         }
         Ok(Profile {

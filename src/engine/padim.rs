@@ -102,17 +102,29 @@ impl PadimAccumulator {
 
     /// Covariance (unbiased) + `regularisation` * I, inverted through Cholesky.
     pub fn finish(&self, regularisation: f64) -> Result<PadimModel, EngineError> {
-        if self.count < 2 {
+        self.finish_with_prior(regularisation, 0.0)
+    }
+
+    /// [`Self::finish`] with each position's covariance drawn towards the covariance
+    /// pooled over every position and image, as if `prior` more images had shown it:
+    /// `(C_p + prior * S) / (n - 1 + prior)`, with `C_p` the position's sum of centred
+    /// outer products and `S` the pooled covariance (all patches about their common
+    /// mean). A product of a few photos then gets usable Gaussians, one photo included
+    /// (its positions then share `S`); with `prior` 0 this is the plain estimate, which
+    /// needs two images.
+    pub fn finish_with_prior(&self, regularisation: f64, prior: f64) -> Result<PadimModel, EngineError> {
+        if self.count < 2 && !(prior > 0.0 && self.count == 1) {
             return Err(EngineError::Training(format!("PaDiM needs at least 2 good images, it has {}", self.count)));
         }
         let d = self.dims;
         let t = d * (d + 1) / 2;
         let positions = self.height * self.width;
+        let pooled = if prior > 0.0 { self.pooled_covariance() } else { vec![0.0; t] };
         let mut inv_chol = Vec::with_capacity(positions * t);
         let mut cov = vec![0f64; t];
         for p in 0..positions {
             for (ix, c) in cov.iter_mut().enumerate() {
-                *c = self.comoment[p * t + ix] / (self.count as f64 - 1.0);
+                *c = (self.comoment[p * t + ix] + prior * pooled[ix]) / (self.count as f64 - 1.0 + prior);
             }
             for i in 0..d {
                 cov[tri(i, i)] += regularisation;
@@ -122,6 +134,32 @@ impl PadimAccumulator {
             inv_chol.extend(invert_lower(&l, d).into_iter().map(|v| v as f32));
         }
         Ok(PadimModel { height: self.height, width: self.width, dims: d, mean: self.mean.iter().map(|v| *v as f32).collect(), inv_chol })
+    }
+}
+
+impl PadimAccumulator {
+    /// The covariance of every patch seen, at every position, about their common mean
+    /// (packed): the positions' own scatter plus that of their means.
+    fn pooled_covariance(&self) -> Vec<f64> {
+        let d = self.dims;
+        let t = d * (d + 1) / 2;
+        let positions = self.height * self.width;
+        let n = self.count as f64;
+        let mut common = vec![0f64; d];
+        for p in 0..positions {
+            common.iter_mut().zip(&self.mean[p * d..(p + 1) * d]).for_each(|(c, m)| *c += m / positions as f64);
+        }
+        let mut scatter = vec![0f64; t];
+        for p in 0..positions {
+            let offset: Vec<f64> = self.mean[p * d..(p + 1) * d].iter().zip(&common).map(|(m, c)| m - c).collect();
+            for i in 0..d {
+                for j in 0..=i {
+                    scatter[tri(i, j)] += self.comoment[p * t + tri(i, j)] + n * offset[i] * offset[j];
+                }
+            }
+        }
+        let samples = (n * positions as f64 - 1.0).max(1.0);
+        scatter.into_iter().map(|s| s / samples).collect()
     }
 }
 
@@ -245,6 +283,26 @@ mod tests {
         let mut acc = PadimAccumulator::new(1, 1, 1);
         acc.add(&grid(&[1.0], 1)).unwrap();
         assert!(acc.finish(0.01).is_err());
+    }
+
+    #[test]
+    fn one_image_borrows_the_pooled_covariance() {
+        // One image, two positions of 1-D features 0 and 2: common mean 1, scatter
+        // 1 + 1 = 2 over 2 - 1 samples, so S = 2 and both positions get variance 2.
+        let mut acc = PadimAccumulator::new(1, 2, 1);
+        acc.add(&grid(&[0.0, 2.0], 1)).unwrap();
+        let model = acc.finish_with_prior(0.0, 4.0).unwrap();
+        let scores = model.score(&grid(&[2.0, 2.0], 1)).unwrap();
+        assert!((scores[0] - 2f32.sqrt()).abs() < 1e-6 && scores[1].abs() < 1e-6, "{scores:?}");
+        // Two images: position 0 saw 0 and 2 (C = 2), position 1 saw 2 twice (C = 0);
+        // means 1 and 2, common 1.5, scatter 2 + 0 + 2 (0.25 + 0.25) = 3 over 3 samples.
+        acc.add(&grid(&[2.0, 2.0], 1)).unwrap();
+        let model = acc.finish_with_prior(0.0, 1.0).unwrap();
+        // Position 0: (2 + 1) / (1 + 1) = 1.5; position 1: (0 + 1) / 2 = 0.5.
+        let scores = model.score(&grid(&[1.0 + 1.5f32.sqrt(), 2.0 + 0.5f32.sqrt()], 1)).unwrap();
+        assert!(scores.iter().all(|s| (s - 1.0).abs() < 1e-5), "{scores:?}");
+        // No prior: the plain estimate.
+        assert_eq!(acc.finish_with_prior(1e-3, 0.0).unwrap(), acc.finish(1e-3).unwrap());
     }
 
     proptest! {

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::embed::EmbedConfig;
 
-/// The fewest good photos a product is trained from.
-pub const MIN_TRAINING_IMAGES: usize = 10;
+/// The fewest good photos a product is trained from: one works (bench/QUALITY.md, few
+/// good photos), more photos work better.
+pub const MIN_TRAINING_IMAGES: usize = 1;
 /// From this many good photos on, one in five is held out to choose the threshold;
 /// with fewer, every photo is learnt and the threshold comes from hand-held copies of
 /// them that the model never learns (`engine::inspector::Trainer`).
