@@ -185,7 +185,13 @@ fn whole_inspections_on_the_gpu_match_the_cpu_path() {
         for file in good[20..22].iter().chain(&cracked[..2]) {
             let bytes = common::read(file);
             let (want, _) = cpu.inspect_timed(&profile, file, &bytes).unwrap();
-            let (got, times) = pollster::block_on(gpu.inspect(&profile, file, &bytes)).unwrap_or_else(|e| panic!("{name} {file}: {e}"));
+            let judged = pollster::block_on(gpu.inspect(&profile, file, &bytes, true)).unwrap_or_else(|e| panic!("{name} {file}: {e}"));
+            let (got, times) = (judged.inspection, judged.times);
+            // The photo's global embedding from the GPU's own feature maps, as the CPU makes it.
+            let (maps, _) = cpu.feature_maps(file, &bytes, profile.even_brightness).unwrap();
+            let cpu_embedding = damagelens::engine::identify::GlobalEmbedding::from_maps(&maps).unwrap();
+            let apart = judged.embedding.expect("asked for").distance(&cpu_embedding.0);
+            assert!(apart < 1e-3, "{name} {file}: the GPU's embedding is {apart} from the CPU's");
             let off = (got.score - want.score).abs() / want.score.abs();
             eprintln!("{name} {file}: CPU {} GPU {} ({off:.1e} off); {times:?}", want.score, got.score);
             assert!(off <= 0.01, "{name} {file}: image score {} on the GPU, {} on the CPU", got.score, want.score);
@@ -216,10 +222,10 @@ fn a_profile_not_on_the_gpu_is_refused_not_scored_with_stale_models() {
     let profile = trainer.finish("solar cell").unwrap();
     pollster::block_on(gpu.load_profile(&profile)).unwrap();
     // A bad photo is the photo's fault, on either backend: no fallback would help.
-    let err = pollster::block_on(gpu.inspect(&profile, "notes.jpg", b"not a photo")).expect_err("refused");
+    let err = pollster::block_on(gpu.inspect(&profile, "notes.jpg", b"not a photo", false)).expect_err("refused");
     assert!(matches!(err, InspectError::Input(_)) && err.to_string().contains("notes.jpg"), "{err}");
     // Another profile whose models were never uploaded.
     let other = damagelens::engine::profile::Profile { name: "another product".into(), ..profile };
-    let err = pollster::block_on(gpu.inspect(&other, &good[11], &common::read(&good[11]))).expect_err("refused");
+    let err = pollster::block_on(gpu.inspect(&other, &good[11], &common::read(&good[11]), false)).expect_err("refused");
     assert!(matches!(err, InspectError::Gpu(_)) && err.to_string().contains("another product"), "{err}");
 }

@@ -5,9 +5,9 @@ mod common;
 
 use std::cell::Cell;
 
-use damagelens::engine::clock::StageTimes;
-use damagelens::engine::gpu::{GpuError, InspectError};
-use damagelens::engine::inspector::{Inspection, Inspector};
+use damagelens::engine::gpu::{GpuError, GpuInspection, InspectError};
+use damagelens::engine::identify::GlobalEmbedding;
+use damagelens::engine::inspector::Inspector;
 use damagelens::engine::postprocess::Band;
 use damagelens::engine::profile::Profile;
 use damagelens::eval::dataset::parse;
@@ -34,12 +34,17 @@ impl GpuBackend for FakeGpu {
         Ok(())
     }
 
-    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), InspectError> {
+    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8], embed: bool) -> Result<GpuInspection, InspectError> {
         if self.fail_after.get().is_some_and(|n| self.inspected.get() >= n) {
             return Err(GpuError::Execution { op: "conv", reason: "device lost".into() }.into());
         }
         self.inspected.set(self.inspected.get() + 1);
-        Ok(self.cpu.inspect_timed(profile, file, bytes)?)
+        let (inspection, times) = self.cpu.inspect_timed(profile, file, bytes)?;
+        let embedding = match embed {
+            true => Some(GlobalEmbedding::from_maps(&self.cpu.feature_maps(file, bytes, profile.even_brightness)?.0)?),
+            false => None,
+        };
+        Ok(GpuInspection { inspection, times, embedding })
     }
 
     fn destroy_device(&self) {
@@ -360,8 +365,18 @@ fn photos_are_identified_among_the_known_products_before_they_are_judged() {
     assert_eq!(result.identified.unwrap().product.as_deref(), Some("id-mono"));
     assert_eq!(result.capture, None);
 
+    // On the GPU the frame's own feature maps identify it: same answer, judged there.
+    let gpu = FakeGpu { cpu: inspector(), fail_after: Cell::new(None), inspected: Cell::new(0) };
+    service.gpu_started(Ok(gpu));
+    let Reply::Inspected { result } = inspect_auto(&mut service, 11, &mono[31]) else { panic!() };
+    assert_eq!((result.identified.unwrap().product.as_deref(), result.backend), (Some("id-mono"), Backend::WebGpu));
+    match inspect_auto(&mut service, 12, &cracked_poly[1]) {
+        Reply::Recognised { identified, .. } => assert_eq!(identified.product.as_deref(), Some("id-poly")),
+        other => panic!("{other:?}"),
+    }
+
     // A cat is none of them: CHECK, with the reason, no score.
-    let Reply::Inspected { result } = inspect_auto(&mut service, 10, "tests/data/skimage/chelsea.png") else { panic!() };
+    let Reply::Inspected { result } = inspect_auto(&mut service, 13, "tests/data/skimage/chelsea.png") else { panic!() };
     assert_eq!((result.band, result.score), (Band::Check, 0.0));
     assert_eq!(result.identified.unwrap().product, None);
     assert!(result.capture.unwrap().contains("not a product on this device"));

@@ -30,7 +30,7 @@ const MIN_BOUND: f32 = 1e-3;
 const MAX_DISTANCE: f32 = 2.0;
 /// The coarsest feature maps pooled (strides 16 and 8 here): adding stride 4, whose
 /// fine texture many products share, told products apart no better.
-const POOLED_MAPS: usize = 2;
+pub const POOLED_MAPS: usize = 2;
 
 /// One photo's global embedding: a unit vector.
 #[derive(Debug, Clone, PartialEq)]

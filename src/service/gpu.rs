@@ -1,8 +1,6 @@
 //! The GPU backend as the service sees it, and the one rule for falling back to the CPU.
 
-use crate::engine::clock::StageTimes;
-use crate::engine::gpu::{GpuError, GpuInspector, InspectError};
-use crate::engine::inspector::Inspection;
+use crate::engine::gpu::{GpuError, GpuInspection, GpuInspector, InspectError};
 use crate::engine::profile::Profile;
 use crate::protocol::{Backend, BackendStatus};
 
@@ -16,8 +14,9 @@ pub trait GpuBackend {
     fn adapter_name(&self) -> String;
     /// Uploads a profile's models; called whenever the active profile changed.
     async fn load_profile(&mut self, profile: &Profile) -> Result<(), GpuError>;
-    /// Inspects one photo under the profile last loaded.
-    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), InspectError>;
+    /// Inspects one photo under the profile last loaded; with `embed`, also the photo's
+    /// global embedding from the same feature maps (for identification).
+    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8], embed: bool) -> Result<GpuInspection, InspectError>;
     /// Destroys the device, as a driver reset would (fault injection for tests).
     fn destroy_device(&self);
 }
@@ -31,8 +30,8 @@ impl GpuBackend for GpuInspector {
         GpuInspector::load_profile(self, profile).await
     }
 
-    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), InspectError> {
-        GpuInspector::inspect(self, profile, file, bytes).await
+    async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8], embed: bool) -> Result<GpuInspection, InspectError> {
+        GpuInspector::inspect(self, profile, file, bytes, embed).await
     }
 
     fn destroy_device(&self) {
@@ -52,7 +51,7 @@ pub enum Gpu<G> {
 
 /// What a GPU attempt came to.
 pub enum Attempt {
-    Judged(Inspection, StageTimes),
+    Judged(GpuInspection),
     /// The photo or profile is at fault: the CPU would fail the same way.
     Refused(crate::engine::EngineError),
     /// The device failed; the CPU should take the same photo.
@@ -79,7 +78,7 @@ impl<G: GpuBackend> Gpu<G> {
     }
 
     /// Inspects on the GPU, uploading the profile first when it changed.
-    pub async fn try_inspect(&mut self, profile: &Profile, file: &str, bytes: &[u8]) -> Attempt {
+    pub async fn try_inspect(&mut self, profile: &Profile, file: &str, bytes: &[u8], embed: bool) -> Attempt {
         let Gpu::Ready { backend, stale } = self else { return Attempt::NotTried };
         if *stale {
             if let Err(e) = backend.load_profile(profile).await {
@@ -87,8 +86,8 @@ impl<G: GpuBackend> Gpu<G> {
             }
             *stale = false;
         }
-        match backend.inspect(profile, file, bytes).await {
-            Ok((inspection, stages)) => Attempt::Judged(inspection, stages),
+        match backend.inspect(profile, file, bytes, embed).await {
+            Ok(judged) => Attempt::Judged(judged),
             Err(InspectError::Input(e)) => Attempt::Refused(e),
             Err(InspectError::Gpu(e)) => Attempt::DeviceFailed(e.to_string()),
         }

@@ -257,16 +257,21 @@ impl<G: GpuBackend> Service<G> {
     /// Which known product `file` shows. The photo is embedded once per brightness setting
     /// the products were trained with; the feature maps made as the active profile sees
     /// photos come back too, so a CPU inspection need not run the backbone again.
-    fn identify(&self, file: &UploadedFile) -> Result<(ProductMatch, Option<Features>)> {
+    /// `gpu`: the embedding the GPU read back with its inspection, as the active profile
+    /// sees photos.
+    fn identify(&self, file: &UploadedFile, gpu: Option<GlobalEmbedding>) -> Result<(ProductMatch, Option<Features>)> {
         if self.known.is_empty() {
             return Err(ServiceError::NothingToRecognise);
         }
         let inspector = self.inspector()?;
         let active_even = self.profile.as_ref().map(|p| p.even_brightness);
         let mut embeddings: [Option<GlobalEmbedding>; 2] = [None, None];
+        if let (Some(even), Some(embedding)) = (active_even, gpu) {
+            embeddings[usize::from(even)] = Some(embedding);
+        }
         let mut kept = None;
         for even in [false, true] {
-            if !self.known.iter().any(|k| k.even_brightness == even) {
+            if !self.known.iter().any(|k| k.even_brightness == even) || embeddings[usize::from(even)].is_some() {
                 continue;
             }
             let mut times = StageTimes::default();
@@ -289,40 +294,40 @@ impl<G: GpuBackend> Service<G> {
         Ok((identified, kept))
     }
 
-    /// Inspects on the active backend, after identifying the product when asked. A GPU
-    /// failure (a lost device, a failed dispatch) switches to the CPU for good, says so
-    /// once, and inspects the same photo there.
+    /// Inspects on the active backend, after identifying the product when asked. On the
+    /// CPU, identification and inspection share one backbone run; on the GPU, the frame's
+    /// feature maps come back with its map and identify it afterwards. A GPU failure (a
+    /// lost device, a failed dispatch) switches to the CPU for good, says so once, and
+    /// inspects the same photo there.
     async fn inspect(&mut self, file: UploadedFile, identify: bool, emit: &mut Emit<'_>) -> Result<Reply> {
         let started = now_ms();
         self.inspector()?;
-        let (identified, mut features) = match identify {
-            false => (None, None),
-            true => {
-                let (identified, features) = self.identify(&file)?;
-                match &identified.product {
-                    None => {
-                        let reason = "not a product on this device: choose the product, or teach it as a new one";
-                        let threshold = self.profile.as_ref().map_or(0.0, |p| p.calibration.threshold);
-                        return Ok(self.unjudged(file.name, reason, threshold, started, Some(identified)));
-                    }
-                    Some(product) if Some(product) != self.product.as_ref() || self.profile.is_none() => {
-                        return Ok(Reply::Recognised { file: file.name, identified });
-                    }
-                    Some(_) => (Some(identified), features),
-                }
-            }
-        };
-        let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
-        // A shot unfit to judge gets CHECK and the reason, not a score.
-        if let Some(problem) = self.inspector()?.capture_problem(profile, &file.name, &file.bytes)? {
-            return Ok(self.unjudged(file.name, problem, profile.calibration.threshold, started, identified));
+        if identify && self.known.is_empty() {
+            return Err(ServiceError::NothingToRecognise);
         }
+        let on_gpu = self.backend == Backend::WebGpu && matches!(self.gpu, Gpu::Ready { .. }) && self.profile.is_some();
+        let (mut identified, mut features) = (None, None);
+        if identify && !on_gpu {
+            let (found, maps) = self.identify(&file, None)?;
+            if let Some(reply) = self.unless_held(&file.name, &found, started) {
+                return Ok(reply);
+            }
+            (identified, features) = (Some(found), maps);
+        }
+        // A shot unfit to judge gets CHECK and the reason, not a score (on the GPU with
+        // identification, once the product is known).
+        if identified.is_some() || !identify {
+            if let Some(reply) = self.capture_check(&file, &identified, started)? {
+                return Ok(reply);
+            }
+        }
+        let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
         let attempt = match self.backend {
-            Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes).await,
+            Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes, identify && identified.is_none()).await,
             Backend::Cpu => Attempt::NotTried,
         };
-        let judged = match attempt {
-            Attempt::Judged(inspection, stages) => Some((inspection, stages, Backend::WebGpu)),
+        let mut judged = match attempt {
+            Attempt::Judged(gpu) => Some(gpu),
             Attempt::Refused(e) => return Err(e.into()),
             Attempt::DeviceFailed(why) => {
                 self.gpu = Gpu::Unavailable(why.clone());
@@ -332,9 +337,21 @@ impl<G: GpuBackend> Service<G> {
             }
             Attempt::NotTried => None,
         };
+        if identify && identified.is_none() {
+            // The GPU's own maps identify the photo (or, after a GPU failure, the CPU's).
+            let (found, maps) = self.identify(&file, judged.as_mut().and_then(|j| j.embedding.take()))?;
+            if let Some(reply) = self.unless_held(&file.name, &found, started) {
+                return Ok(reply);
+            }
+            identified = Some(found);
+            features = maps;
+            if let Some(reply) = self.capture_check(&file, &identified, started)? {
+                return Ok(reply);
+            }
+        }
         let profile = self.active()?;
         let (result, stages, backend) = match judged {
-            Some(judged) => judged,
+            Some(gpu) => (gpu.inspection, gpu.times, Backend::WebGpu),
             None => {
                 let inspector = self.inspector()?;
                 let (result, stages) = match features.take() {
@@ -361,6 +378,29 @@ impl<G: GpuBackend> Service<G> {
                 outline: result.outline,
             },
         })
+    }
+
+    /// The reply for a photo that is not of the product held: an unknown product (CHECK,
+    /// not judged) or another product (to be loaded and asked again); None when it is.
+    fn unless_held(&self, file: &str, found: &ProductMatch, started: f64) -> Option<Reply> {
+        match &found.product {
+            None => {
+                let reason = "not a product on this device: choose the product, or teach it as a new one";
+                let threshold = self.profile.as_ref().map_or(0.0, |p| p.calibration.threshold);
+                Some(self.unjudged(file.to_string(), reason, threshold, started, Some(found.clone())))
+            }
+            Some(product) if Some(product) != self.product.as_ref() || self.profile.is_none() => {
+                Some(Reply::Recognised { file: file.to_string(), identified: found.clone() })
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// CHECK with the reason for a shot unfit to judge (blurred, dark, glaring).
+    fn capture_check(&self, file: &UploadedFile, identified: &Option<ProductMatch>, started: f64) -> Result<Option<Reply>> {
+        let profile = self.active()?;
+        let problem = self.inspector()?.capture_problem(profile, &file.name, &file.bytes)?;
+        Ok(problem.map(|p| self.unjudged(file.name.clone(), p, profile.calibration.threshold, started, identified.clone())))
     }
 
     /// A photo that was not judged: CHECK, the reason, and no score or map.

@@ -9,7 +9,8 @@
 
 use super::{EmbedOp, ErrorScope, GpuContext, GpuError, GpuNetwork, GpuPadimModel, GpuPatchCoreModel, MapMember, PostprocessOp, ScoreOps};
 use crate::engine::clock::{StageTimes, Stopwatch};
-use crate::engine::embed::Embedder;
+use crate::engine::embed::{Embedder, FeatureMap};
+use crate::engine::identify::{GlobalEmbedding, POOLED_MAPS};
 use crate::engine::image_ops::Preprocess;
 use crate::engine::inspector::{check_profile, Inspection, Inspector};
 use crate::engine::manifest::BackboneManifest;
@@ -103,9 +104,11 @@ impl GpuInspector {
     }
 
     /// Inspects one photo under `profile` (whose models [`Self::load_profile`] uploaded).
-    /// A device failure comes back as [`InspectError::Gpu`], so the caller can fall
-    /// back to the CPU and inspect the same photo there.
-    pub async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), InspectError> {
+    /// With `embed`, the two coarsest feature maps come home with the map, for the
+    /// photo's global embedding (identification without a second backbone run). A device
+    /// failure comes back as [`InspectError::Gpu`], so the caller can fall back to the
+    /// CPU and inspect the same photo there.
+    pub async fn inspect(&self, profile: &Profile, file: &str, bytes: &[u8], embed: bool) -> Result<GpuInspection, InspectError> {
         check_profile(&self.manifest, self.preprocess.size, profile)?;
         let detectors = match &self.loaded {
             Some((name, images, detectors)) if *name == profile.name && *images == profile.training_images => detectors,
@@ -150,22 +153,45 @@ impl GpuInspector {
         times.postprocess = clock.lap();
 
         let pixels = size * size;
-        let read = ctx
-            .submit_and_read::<u32>(
-                OP,
-                ctx.encoder("readback"),
-                &[(&map.values, pixels), (&map.rgba, pixels)],
-                ErrorScope::push(&ctx.device),
-            )
-            .await?;
+        let mut coarsest = self.network.feature_maps();
+        coarsest.sort_by_key(|m| m.height * m.width);
+        coarsest.truncate(if embed { POOLED_MAPS } else { 0 });
+        let mut outputs = vec![(&map.values, pixels), (&map.rgba, pixels)];
+        outputs.extend(coarsest.iter().map(|m| (m.buffer, m.channels * m.height * m.width)));
+        let read = ctx.submit_and_read::<u32>(OP, ctx.encoder("readback"), &outputs, ErrorScope::push(&ctx.device)).await?;
         times.readback = clock.lap();
+        let embedding = if embed {
+            let maps: Vec<FeatureMap> = coarsest
+                .iter()
+                .zip(&read[2..])
+                .map(|(m, data)| FeatureMap {
+                    name: m.name.to_string(),
+                    channels: m.channels,
+                    height: m.height,
+                    width: m.width,
+                    data: data.iter().map(|v| f32::from_bits(*v)).collect(),
+                })
+                .collect();
+            Some(GlobalEmbedding::from_maps(&maps)?)
+        } else {
+            None
+        };
         let values: Vec<f32> = read[0].iter().map(|v| f32::from_bits(*v)).collect();
         let rgba: Vec<u8> = read[1].iter().flat_map(|v| v.to_le_bytes()).collect();
         // The verdict and outline read the map on the CPU: a max and a border, cheap.
         let inspection = Inspection::new(AnomalyMap { size, values }, &profile.calibration, Some(rgba), dims);
         times.postprocess += clock.lap();
-        Ok((inspection, times))
+        Ok(GpuInspection { inspection, times, embedding })
     }
+}
+
+/// A GPU inspection: the verdict and map, where the time went, and the photo's global
+/// embedding when it was asked for.
+#[derive(Debug)]
+pub struct GpuInspection {
+    pub inspection: Inspection,
+    pub times: StageTimes,
+    pub embedding: Option<GlobalEmbedding>,
 }
 
 /// Why a GPU inspection failed: the photo or profile (the CPU would fail the same way),

@@ -37,7 +37,7 @@ use wgpu::util::DeviceExt;
 
 pub use conv::{same_padding, Activation, Conv2dSpec, ConvOps, MatmulSpec, OpBuffers, Padding};
 pub use embed::{EmbedOp, GpuFeatureMap, GpuPatchGrid};
-pub use inspector::{GpuInspector, InspectError};
+pub use inspector::{GpuInspection, GpuInspector, InspectError};
 pub use network::{GpuNetwork, Plan};
 pub use postprocess::{turbo_table, GpuAnomalyMap, MapBuffers, MapMember, MapSpec, PostprocessOp};
 pub use score::{GpuPadimModel, GpuPatchCoreModel, ScoreOps, MAX_PADIM_DIMS};
