@@ -16,7 +16,8 @@
 //! - `service`: the engine behind request ids (native-tested); `worker` is its Web
 //!   Worker loop, `cli` the command line.
 //! - `protocol`: the messages; `client`: the page's calls and state (`items`: views
-//!   grouped into items); `app`: the page.
+//!   grouped into items; `log`: the inspection log's rules; `route`: the pages);
+//!   `app`: the page.
 //!
 //! The feature `scoring` (on by default) brings the backbone, the GPU kernels, the
 //! service, the worker and the CLI. The page is built without it, so the page's bundle
