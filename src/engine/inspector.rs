@@ -1,5 +1,6 @@
 //! The whole chain for one image, and training a profile from good images.
 
+use image::RgbImage;
 use sha2::Digest;
 
 use super::backbone::Backbone;
@@ -313,8 +314,13 @@ struct Member {
     fit: Fit,
     grid: Option<(usize, usize)>,
     holdout: Vec<PatchGrid>,
-    /// Patch grids of unlearnt hand-held copies of the first photos (see [`HELD_OUT_FROM`]).
-    probes: Vec<PatchGrid>,
+}
+
+/// The unlearnt hand-held copies of a product of few photos: each detector's patch grids
+/// of them, and their global embeddings.
+struct Probes {
+    grids: Vec<Vec<PatchGrid>>,
+    embeddings: Vec<GlobalEmbedding>,
 }
 
 /// Trains a profile one image at a time, so a caller can report progress and skip a bad
@@ -330,8 +336,9 @@ pub struct Trainer {
     captures: Vec<CaptureStats>,
     /// Every good photo's global embedding, for the product's identification gallery.
     photos: Vec<GlobalEmbedding>,
-    /// The unlearnt copies' embeddings, which join the gallery of a product of few photos.
-    probe_photos: Vec<GlobalEmbedding>,
+    /// The first photos (file, shot key, resized photo), kept until enough have come to
+    /// hold some out: a product of fewer is judged on unlearnt copies of them, made only then.
+    early: Vec<(String, String, RgbImage)>,
 }
 
 impl Trainer {
@@ -347,13 +354,7 @@ impl Trainer {
                     Method::Padim => Fit::Padim(None),
                     Method::PatchCore { coreset_ratio } => Fit::PatchCore { ratio: coreset_ratio, patches: Vec::new() },
                 };
-                Ok(Member {
-                    embedder: Embedder::new(d.embed.clone(), inspector.manifest())?,
-                    fit,
-                    grid: None,
-                    holdout: Vec::new(),
-                    probes: Vec::new(),
-                })
+                Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
             })
             .collect::<Result<_, EngineError>>()?;
         Ok(Trainer {
@@ -364,7 +365,7 @@ impl Trainer {
             seen: 0,
             captures: Vec::new(),
             photos: Vec::new(),
-            probe_photos: Vec::new(),
+            early: Vec::new(),
         })
     }
 
@@ -380,7 +381,7 @@ impl Trainer {
                     AnomalyModel::Padim(_) => Fit::Padim(None),
                     AnomalyModel::PatchCore(_) => Fit::PatchCore { ratio: PATCHCORE_CORESET_RATIO, patches: Vec::new() },
                 };
-                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new(), probes: Vec::new() }
+                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
             })
             .collect();
         Ok(Trainer {
@@ -391,7 +392,7 @@ impl Trainer {
             seen: 0,
             captures: Vec::new(),
             photos: Vec::new(),
-            probe_photos: Vec::new(),
+            early: Vec::new(),
         })
     }
 
@@ -407,28 +408,17 @@ impl Trainer {
         let held_out = self.seen.is_multiple_of(HOLDOUT_EVERY);
         // Hand-held copies are learnt, never held out: the threshold is chosen on photos
         // as the person took them.
-        let shot_of = |this: &Self, seed: u64| -> Result<(Vec<PatchGrid>, GlobalEmbedding), EngineError> {
-            let shot = HandHeld::default().shot(seed, &format!("{}/{file}", this.seen), image.dimensions());
-            let maps = this.inspector.backbone.run(this.inspector.preprocess.tensor(&shot.photo(&image), this.even_brightness))?;
-            Ok((this.grids(file, &maps)?, GlobalEmbedding::from_maps(&maps)?))
-        };
+        let key = format!("{}/{file}", self.seen);
         let mut copies = Vec::new();
         if !held_out {
             for copy in 1..=self.augment {
-                copies.push(shot_of(self, u64::from(copy))?.0);
+                copies.push(self.shot(file, &key, &image, u64::from(copy))?.0);
             }
         }
-        // While too few photos have come to hold some out, each also gets copies that are
-        // never learnt: the threshold of a product of few photos is chosen on them, and
-        // they widen its identification gallery.
+        // Until enough photos have come to hold some out, each is kept: a product of fewer
+        // is judged on unlearnt copies of them ([`Self::probes`]).
         if self.seen < HELD_OUT_FROM {
-            for probe in 0..PROBES_PER_PHOTO {
-                let (grids, embedding) = shot_of(self, PROBE_SEED + probe)?;
-                for (m, grid) in self.members.iter_mut().zip(grids) {
-                    m.probes.push(grid);
-                }
-                self.probe_photos.push(embedding);
-            }
+            self.early.push((file.to_string(), key, image));
         }
         for (i, (m, grid)) in self.members.iter_mut().zip(grids).enumerate() {
             m.grid = Some((grid.height, grid.width));
@@ -442,6 +432,28 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+
+    /// A hand-held copy of a photo (seeded by `seed` and the photo's `key`): each
+    /// detector's patch grid of it, and its global embedding.
+    fn shot(&self, file: &str, key: &str, image: &RgbImage, seed: u64) -> Result<(Vec<PatchGrid>, GlobalEmbedding), EngineError> {
+        let shot = HandHeld::default().shot(seed, key, image.dimensions());
+        let maps = self.inspector.backbone.run(self.inspector.preprocess.tensor(&shot.photo(image), self.even_brightness))?;
+        Ok((self.grids(file, &maps)?, GlobalEmbedding::from_maps(&maps)?))
+    }
+
+    /// The unlearnt hand-held copies of a product of few photos, [`PROBES_PER_PHOTO`] of
+    /// each: its threshold is chosen on them, and they widen its identification gallery.
+    fn probes(&self) -> Result<Probes, EngineError> {
+        let mut probes = Probes { grids: vec![Vec::new(); self.members.len()], embeddings: Vec::new() };
+        for (file, key, image) in &self.early {
+            for probe in 0..PROBES_PER_PHOTO {
+                let (grids, embedding) = self.shot(file, key, image, PROBE_SEED + probe)?;
+                probes.grids.iter_mut().zip(grids).for_each(|(member, grid)| member.push(grid));
+                probes.embeddings.push(embedding);
+            }
+        }
+        Ok(probes)
     }
 
     /// Each detector's patch grid of one photo's feature maps.
@@ -463,17 +475,16 @@ impl Trainer {
     /// never seen, which is what a threshold must be chosen on (a photo the model was
     /// fitted on scores lower than a new one).
     pub fn held_out(&self) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
-        // With too few photos to hold some out, every photo is learnt and the unlearnt
-        // hand-held copies play the held-out photos' part.
-        let few = self.few();
-        fn tests(m: &Member, few: bool) -> &[PatchGrid] {
-            if few {
-                &m.probes
-            } else {
-                &m.holdout
-            }
-        }
-        let photos = self.members.first().map_or(0, |m| tests(m, few).len());
+        let probes = if self.few() { Some(self.probes()?) } else { None };
+        self.held_out_on(probes.as_ref())
+    }
+
+    /// [`Self::held_out`]; with `probes` (too few photos to hold some out), every photo is
+    /// learnt and the unlearnt hand-held copies play the held-out photos' part.
+    fn held_out_on(&self, probes: Option<&Probes>) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
+        let few = probes.is_some();
+        let tests = |i: usize| probes.map_or(&self.members[i].holdout, |p| &p.grids[i]);
+        let photos = if self.members.is_empty() { 0 } else { tests(0).len() };
         if photos == 0 {
             return Err(EngineError::Training(format!(
                 "{} usable photo(s) of good items; at least {MIN_TRAINING_IMAGES} are needed",
@@ -483,7 +494,7 @@ impl Trainer {
         let ensemble = self.members.len() > 1;
         let mut detectors = Vec::with_capacity(self.members.len());
         let mut member_maps = Vec::with_capacity(self.members.len());
-        for m in &self.members {
+        for (i, m) in self.members.iter().enumerate() {
             let model = if few {
                 let mut fit = m.fit.clone();
                 for grid in &m.holdout {
@@ -493,7 +504,7 @@ impl Trainer {
             } else {
                 m.fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?
             };
-            let maps = tests(m, few).iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
+            let maps = tests(i).iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
             let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
             detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale });
             member_maps.push(maps);
@@ -519,7 +530,8 @@ impl Trainer {
                 self.seen
             )));
         }
-        let (held_out, maps) = self.held_out()?;
+        let probes = if few { Some(self.probes()?) } else { None };
+        let (held_out, maps) = self.held_out_on(probes.as_ref())?;
         let scores: Vec<f32> = maps.iter().map(AnomalyMap::max).collect();
         let lo = maps.iter().map(AnomalyMap::min).fold(f32::INFINITY, f32::min);
         let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -562,7 +574,10 @@ impl Trainer {
             ),
             training_images: self.seen,
             // A product of few photos is recognised from their copies too.
-            gallery: Some(Gallery::from_photos(&if few { [self.photos, self.probe_photos].concat() } else { self.photos })?),
+            gallery: Some(Gallery::from_photos(&match probes {
+                Some(p) => [self.photos, p.embeddings].concat(),
+                None => self.photos,
+            })?),
         })
     }
 }
