@@ -138,6 +138,14 @@ impl PadimAccumulator {
 }
 
 impl PadimAccumulator {
+    /// The mean variance of a feature over every patch seen (a trace of the pooled
+    /// covariance over the dimensions): the features' own scale, for a regularisation
+    /// that does not depend on it.
+    pub fn mean_variance(&self) -> f64 {
+        let pooled = self.pooled_covariance();
+        (0..self.dims).map(|i| pooled[tri(i, i)]).sum::<f64>() / self.dims as f64
+    }
+
     /// The covariance of every patch seen, at every position, about their common mean
     /// (packed): the positions' own scatter plus that of their means.
     fn pooled_covariance(&self) -> Vec<f64> {
@@ -291,12 +299,14 @@ mod tests {
         // 1 + 1 = 2 over 2 - 1 samples, so S = 2 and both positions get variance 2.
         let mut acc = PadimAccumulator::new(1, 2, 1);
         acc.add(&grid(&[0.0, 2.0], 1)).unwrap();
+        assert_eq!(acc.mean_variance(), 2.0);
         let model = acc.finish_with_prior(0.0, 4.0).unwrap();
         let scores = model.score(&grid(&[2.0, 2.0], 1)).unwrap();
         assert!((scores[0] - 2f32.sqrt()).abs() < 1e-6 && scores[1].abs() < 1e-6, "{scores:?}");
         // Two images: position 0 saw 0 and 2 (C = 2), position 1 saw 2 twice (C = 0);
         // means 1 and 2, common 1.5, scatter 2 + 0 + 2 (0.25 + 0.25) = 3 over 3 samples.
         acc.add(&grid(&[2.0, 2.0], 1)).unwrap();
+        assert_eq!(acc.mean_variance(), 1.0);
         let model = acc.finish_with_prior(0.0, 1.0).unwrap();
         // Position 0: (2 + 1) / (1 + 1) = 1.5; position 1: (0 + 1) / 2 = 0.5.
         let scores = model.score(&grid(&[1.0 + 1.5f32.sqrt(), 2.0 + 0.5f32.sqrt()], 1)).unwrap();
