@@ -11,6 +11,7 @@ use super::files::photos_only;
 use super::record;
 use super::state::{local_storage, now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
+use crate::client::versions::{self, Change, Version};
 use crate::client::workbench::{Next, Workbench};
 use crate::protocol::{
     Failure, FailureKind, InspectionReply, KnownProfile, ProductMatch, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
@@ -138,7 +139,7 @@ pub fn recalibrated(state: AppState, summary: ProfileSummary, bytes: Vec<u8>) {
     let Some(mut product) = state.current.get_untracked() else { return };
     product.summary = Some(summary);
     state.bench.update(Workbench::current_trained);
-    save_and_show(state, product, bytes);
+    save_and_show(state, product, bytes, Change::Calibrated);
 }
 
 /// The engine trained product `id` (the current one, or one the person has left
@@ -156,21 +157,67 @@ pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, byt
         state.inspections.set(Vec::new());
         state.selected.set(None);
     }
-    if let Err(message) = library.save(&product, Some(&bytes)).await {
+    if let Err(message) = keep_version(&library, &product, &bytes, Change::Trained).await {
         state.report(message);
     }
     state.refresh_products().await;
 }
 
-/// Shows `product` as the current one and saves it with its profile.
-fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>) {
+/// Saves `product` with the profile file `bytes` as its next version, made by `change`;
+/// the oldest versions beyond [`versions::KEEP_VERSIONS`] go.
+pub async fn keep_version(library: &Library, product: &Product, bytes: &[u8], change: Change) -> Result<(), String> {
+    let summary = product.summary.clone().ok_or_else(|| format!("{}: it has no trained model to keep", product.name))?;
+    let history = library.versions(&product.id).await?;
+    let now = now_ms();
+    let version = Version::next(&history, &product.id, change, summary, product.trained_ms.unwrap_or(now), now);
+    library.save_version(product, bytes, &version, &versions::to_drop(&history)).await
+}
+
+/// Makes a kept `version` of the current product its model again, exactly as it was:
+/// the engine checks and loads its file first, so a version that cannot be read
+/// changes nothing; then it is saved as a new version ("rolled back to version 3").
+pub async fn roll_back(state: AppState, version: Version) -> Result<(), String> {
+    let library = state.library().ok_or("Saved work is not available in this browser")?;
+    let Some(mut product) = state.current.get_untracked().filter(|p| p.id == version.product) else { return Ok(()) };
+    let bytes = library
+        .version_profile(&version.id)
+        .await?
+        .ok_or_else(|| format!("{}: version {} is no longer kept on this device.", product.name, version.number))?;
+    let id = product.id.clone();
+    state.bench.update(|b| b.load_started(&id));
+    let file = format!("{} version {}.{PROFILE_EXTENSION}", product.name, version.number);
+    let answer = client::call(state, Request::Load { file, product: Some(id.clone()), bytes: bytes.clone() }, None).await;
+    state.bench.update(|b| b.load_ended(&id, matches!(answer, Ok(Reply::Loaded { .. }))));
+    match answer {
+        Ok(Reply::Loaded { .. }) => {}
+        Ok(_) => return Err(format!("{}: the engine answered out of order. Roll back again.", product.name)),
+        Err(failure) => {
+            load_current(state);
+            return Err(format!("{}: version {} could not be restored: {}", product.name, version.number, failure.message));
+        }
+    }
+    let mut summary = version.summary.clone();
+    summary.name = product.name.clone();
+    product.summary = Some(summary);
+    product.trained_ms = Some(version.trained_ms);
+    state.current.set(Some(product.clone()));
+    state.calibration.set(None);
+    state.inspections.set(Vec::new());
+    state.selected.set(None);
+    keep_version(&library, &product, &bytes, Change::RolledBack { to: version.number }).await?;
+    state.refresh_products().await;
+    Ok(())
+}
+
+/// Shows `product` as the current one and saves it with its profile, as a new version.
+fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>, change: Change) {
     remember_current(Some(&product.id));
     state.current.set(Some(product.clone()));
     state.inspections.set(Vec::new());
     state.selected.set(None);
     let Some(library) = state.library() else { return };
     leptos::task::spawn_local(async move {
-        if let Err(message) = library.save(&product, Some(&bytes)).await {
+        if let Err(message) = keep_version(&library, &product, &bytes, change).await {
             state.report(message);
         }
         state.refresh_products().await;
@@ -189,7 +236,7 @@ pub async fn import(state: AppState, file: UploadedFile) {
             let now = now_ms();
             let product = Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
             state.bench.update(|b| b.imported(&product.id));
-            save_and_show(state, product, bytes);
+            save_and_show(state, product, bytes, Change::Imported);
         }
         Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
         // The profile the engine held stays; if it was not the current product's, the
@@ -209,7 +256,7 @@ pub async fn create_product(state: AppState, name: &str) -> Result<Product, Stri
         n => n.to_string(),
     };
     let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None };
-    library.save(&product, None).await?;
+    library.save(&product).await?;
     state.refresh_products().await;
     Ok(product)
 }

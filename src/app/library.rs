@@ -7,6 +7,7 @@ use super::actions::{self, PROFILE_EXTENSION};
 use super::files::{self, picked_files, read_files};
 use super::state::{now_ms, AppState};
 use super::store::{self, Library, Product};
+use crate::client::versions::Change;
 use crate::engine::profile::Profile;
 
 /// The profile file of a product as it should leave the device: under its current name.
@@ -32,8 +33,10 @@ fn file_name(name: &str) -> String {
 async fn duplicate(state: AppState, library: &Library, product: &Product) -> Result<(), String> {
     let now = now_ms();
     let copy = Product { id: store::new_id(), name: format!("{} (copy)", product.name), created_ms: now, ..product.clone() };
-    let profile = library.profile(&product.id).await?;
-    library.save(&copy, profile.as_deref()).await?;
+    match library.profile(&product.id).await? {
+        Some(profile) => actions::keep_version(library, &copy, &profile, Change::Copied { from: product.name.clone() }).await?,
+        None => library.save(&copy).await?,
+    }
     library.copy_photos(&library.photos(&product.id).await?, &copy.id).await?;
     state.refresh_products().await;
     Ok(())
@@ -97,7 +100,7 @@ pub fn LibraryPanel() -> impl IntoView {
         }
         state.current.set(Some(product.clone()));
         run(Box::pin(async move {
-            library.save(&product, None).await?;
+            library.save(&product).await?;
             state.refresh_products().await;
             Ok(())
         }));

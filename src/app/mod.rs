@@ -13,6 +13,7 @@ mod demo;
 mod eval_charts;
 mod evaluate;
 mod files;
+mod history;
 mod inspect;
 mod library;
 mod log;
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
         <ErrorBanner/>
         <main class=move || format!("panels page-{}", page.get().slug())>
             <div class="slot" hidden=hidden(Panel::Library)><library::LibraryPanel/></div>
+            <div class="slot" hidden=hidden(Panel::History)><history::HistoryPanel/></div>
             <div class="slot" hidden=hidden(Panel::Teach)><train::TrainPanel/></div>
             <div class="slot" hidden=hidden(Panel::Inspect)><inspect::InspectPanel/></div>
             <div class="slot" hidden=hidden(Panel::Calibrate)><calibrate::CalibratePanel/></div>

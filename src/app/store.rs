@@ -1,10 +1,11 @@
 //! Saved work in IndexedDB: the product library, each product's profile file and its
 //! photos.
 //!
-//! Three object stores, so listing the library never loads megabytes of model:
-//! `products` (what the library shows), `profiles` (the profile file of a product, by
-//! product id) and `photos` (good and damaged photos, by an automatic key, indexed by
-//! product). Every change is one transaction: when the browser refuses it (a full quota,
+//! Object stores, so listing the library never loads megabytes of model: `products`
+//! (what the library shows), `profiles` (the profile file of a product, by product id),
+//! `photos` (good and damaged photos, by an automatic key, indexed by product), and a
+//! product's kept versions (`versions`, indexed by product, and `version_profiles`,
+//! each version's profile file by the version's id). Every change is one transaction: when the browser refuses it (a full quota,
 //! say), nothing of it is written and everything saved before stays as it was.
 
 use rexie::{Index, ObjectStore, Rexie, TransactionMode};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::client::log::LogEntry;
+use crate::client::versions::Version;
 use crate::eval::dataset::Category;
 use crate::protocol::{ProfileSummary, UploadedFile};
 
@@ -23,6 +25,8 @@ const BY_PRODUCT: &str = "by_product";
 /// The inspection log (`crate::client::log::LogEntry`), by an automatic key. Its own
 /// store and transactions: a log that cannot be written never touches the library.
 const LOG: &str = "log";
+const VERSIONS: &str = "versions";
+const VERSION_PROFILES: &str = "version_profiles";
 
 /// One product of the library, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,11 +106,13 @@ fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Option<T> {
 impl Library {
     pub async fn open() -> Result<Library, String> {
         let db = Rexie::builder(DB_NAME)
-            .version(2)
+            .version(3)
             .add_object_store(ObjectStore::new(PRODUCTS).key_path("id"))
             .add_object_store(ObjectStore::new(PROFILES).key_path("id"))
             .add_object_store(ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")))
             .add_object_store(ObjectStore::new(LOG).key_path("key").auto_increment(true))
+            .add_object_store(ObjectStore::new(VERSIONS).key_path("id").add_index(Index::new(BY_PRODUCT, "product")))
+            .add_object_store(ObjectStore::new(VERSION_PROFILES).key_path("id"))
             .build()
             .await
             .map_err(|e| explain("Opening saved work", e))?;
@@ -123,34 +129,76 @@ impl Library {
         Ok(products)
     }
 
-    /// Saves a product's description and, when given, its profile file, together.
-    pub async fn save(&self, product: &Product, profile: Option<&[u8]>) -> Result<(), String> {
+    /// Saves a product's description (a new name, say); its profile goes with a new
+    /// version ([`Library::save_version`]).
+    pub async fn save(&self, product: &Product) -> Result<(), String> {
         let what = format!("Saving {}", product.name);
-        let tx = self.db.transaction(&[PRODUCTS, PROFILES], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
-        let products = tx.store(PRODUCTS).map_err(|e| explain(&what, e))?;
-        products.put(&to_js(product)?, None).await.map_err(|e| explain(&what, e))?;
-        if let Some(bytes) = profile {
-            let record = ProfileRecord { id: product.id.clone(), bytes: bytes.to_vec() };
-            let profiles = tx.store(PROFILES).map_err(|e| explain(&what, e))?;
-            profiles.put(&to_js(&record)?, None).await.map_err(|e| explain(&what, e))?;
+        let tx = self.db.transaction(&[PRODUCTS], TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        tx.store(PRODUCTS).map_err(|e| explain(&what, e))?.put(&to_js(product)?, None).await.map_err(|e| explain(&what, e))?;
+        tx.commit().await.map_err(|e| explain(&what, e))
+    }
+
+    /// Saves a product with a new profile file as its new `version`, dropping the kept
+    /// versions named in `drop`, all in one transaction: a refused write changes nothing.
+    pub async fn save_version(&self, product: &Product, bytes: &[u8], version: &Version, drop: &[String]) -> Result<(), String> {
+        let what = format!("Saving {}", product.name);
+        let stores = [PRODUCTS, PROFILES, VERSIONS, VERSION_PROFILES];
+        let tx = self.db.transaction(&stores, TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
+        let store = |name| tx.store(name).map_err(|e| explain(&what, e));
+        store(PRODUCTS)?.put(&to_js(product)?, None).await.map_err(|e| explain(&what, e))?;
+        let current = ProfileRecord { id: product.id.clone(), bytes: bytes.to_vec() };
+        store(PROFILES)?.put(&to_js(&current)?, None).await.map_err(|e| explain(&what, e))?;
+        store(VERSIONS)?.put(&to_js(version)?, None).await.map_err(|e| explain(&what, e))?;
+        let kept = ProfileRecord { id: version.id.clone(), bytes: bytes.to_vec() };
+        store(VERSION_PROFILES)?.put(&to_js(&kept)?, None).await.map_err(|e| explain(&what, e))?;
+        for id in drop {
+            for name in [VERSIONS, VERSION_PROFILES] {
+                store(name)?.delete(JsValue::from_str(id)).await.map_err(|e| explain(&what, e))?;
+            }
         }
         tx.commit().await.map_err(|e| explain(&what, e))
     }
 
-    pub async fn profile(&self, id: &str) -> Result<Option<Vec<u8>>, String> {
-        let tx = self.db.transaction(&[PROFILES], TransactionMode::ReadOnly).map_err(|e| explain("Reading a profile", e))?;
-        let store = tx.store(PROFILES).map_err(|e| explain("Reading a profile", e))?;
-        let value = store.get(JsValue::from_str(id)).await.map_err(|e| explain("Reading a profile", e))?;
+    /// A product's kept versions (any order; products trained before versions were kept have none).
+    pub async fn versions(&self, product: &str) -> Result<Vec<Version>, String> {
+        let what = "Reading the product's versions";
+        let tx = self.db.transaction(&[VERSIONS], TransactionMode::ReadOnly).map_err(|e| explain(what, e))?;
+        let index = tx.store(VERSIONS).and_then(|s| s.index(BY_PRODUCT)).map_err(|e| explain(what, e))?;
+        let range = rexie::KeyRange::only(&JsValue::from_str(product)).map_err(|e| explain(what, e))?;
+        let values = index.get_all(Some(range), None).await.map_err(|e| explain(what, e))?;
+        Ok(values.into_iter().filter_map(from_js).collect())
+    }
+
+    /// The profile file of a kept version, as it was saved.
+    pub async fn version_profile(&self, version: &str) -> Result<Option<Vec<u8>>, String> {
+        self.record(VERSION_PROFILES, version).await
+    }
+
+    async fn record(&self, store: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        let what = "Reading a profile";
+        let tx = self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(|e| explain(what, e))?;
+        let value = tx.store(store).map_err(|e| explain(what, e))?.get(JsValue::from_str(id)).await.map_err(|e| explain(what, e))?;
         Ok(value.and_then(from_js::<ProfileRecord>).map(|r| r.bytes))
     }
 
-    /// Removes a product with its profile and photos.
+    pub async fn profile(&self, id: &str) -> Result<Option<Vec<u8>>, String> {
+        self.record(PROFILES, id).await
+    }
+
+    /// Removes a product with its profile, versions and photos.
     pub async fn delete(&self, id: &str) -> Result<(), String> {
         let what = "Deleting the product";
         let keys = self.photo_keys(id).await?;
-        let tx = self.db.transaction(&[PRODUCTS, PROFILES, PHOTOS], TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
+        let versions: Vec<String> = self.versions(id).await?.into_iter().map(|v| v.id).collect();
+        let stores = [PRODUCTS, PROFILES, PHOTOS, VERSIONS, VERSION_PROFILES];
+        let tx = self.db.transaction(&stores, TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
         for store in [PRODUCTS, PROFILES] {
             tx.store(store).map_err(|e| explain(what, e))?.delete(JsValue::from_str(id)).await.map_err(|e| explain(what, e))?;
+        }
+        for version in &versions {
+            for store in [VERSIONS, VERSION_PROFILES] {
+                tx.store(store).map_err(|e| explain(what, e))?.delete(JsValue::from_str(version)).await.map_err(|e| explain(what, e))?;
+            }
         }
         let photos = tx.store(PHOTOS).map_err(|e| explain(what, e))?;
         for key in keys {

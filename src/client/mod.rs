@@ -8,4 +8,5 @@ pub mod calls;
 pub mod items;
 pub mod log;
 pub mod route;
+pub mod versions;
 pub mod workbench;

@@ -23,6 +23,8 @@ pub enum Page {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
     Library,
+    /// The current product's versions, with roll back.
+    History,
     Teach,
     Inspect,
     Calibrate,
@@ -70,7 +72,7 @@ impl Page {
         match self {
             Page::All => true,
             Page::Inspect => panel == Panel::Inspect,
-            Page::Products => matches!(panel, Panel::Library | Panel::Teach),
+            Page::Products => matches!(panel, Panel::Library | Panel::History | Panel::Teach),
             Page::Calibrate => panel == Panel::Calibrate,
             Page::Evaluate => panel == Panel::Evaluate,
             Page::Log => panel == Panel::Log,
@@ -94,7 +96,7 @@ mod tests {
 
     #[test]
     fn each_panel_is_on_exactly_one_page_besides_everything() {
-        let panels = [Panel::Library, Panel::Teach, Panel::Inspect, Panel::Calibrate, Panel::Evaluate, Panel::Log];
+        let panels = [Panel::Library, Panel::History, Panel::Teach, Panel::Inspect, Panel::Calibrate, Panel::Evaluate, Panel::Log];
         for panel in panels {
             assert!(Page::All.shows(panel));
             let pages = Page::ALL.into_iter().filter(|p| *p != Page::All && p.shows(panel)).count();
