@@ -67,7 +67,7 @@ impl Version {
             Change::RolledBack { to } => format!("rolled back to version {to}"),
         };
         match before.map(|b| b.summary.threshold).filter(|t| *t != s.threshold) {
-            Some(old) => format!("{what}; threshold {old:.3} -> {:.3} ({})", s.threshold, s.threshold_method),
+            Some(old) => format!("{what}; threshold {old:.2} -> {:.2}", s.threshold),
             None => what,
         }
     }
@@ -134,8 +134,8 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "3: rolled back to version 1; threshold 1.500 -> 1.000 (F1 on 5 damaged)",
-                "2: calibrated; threshold 1.000 -> 1.500 (F1 on 5 damaged)",
+                "3: rolled back to version 1; threshold 1.50 -> 1.00",
+                "2: calibrated; threshold 1.00 -> 1.50",
                 "1: trained on 10 good photos (PaDiM)",
             ]
         );
