@@ -10,6 +10,7 @@ use super::canvas::draw_with_heatmap;
 use super::files::{picked_files, read_files};
 use super::record;
 use super::state::{AppState, InspectionItem};
+use crate::client::drift;
 use crate::client::items::{group, Item, View};
 use crate::client::log::{Decision, DAMAGE_KINDS};
 use crate::engine::postprocess::Band;
@@ -98,6 +99,14 @@ pub fn InspectPanel() -> impl IntoView {
         });
     };
 
+    // Whether the log says the current product's model has gone out of date.
+    let drift = move || {
+        let product = state.current.get()?;
+        let (summary, version) = (product.summary?, product.trained_ms?);
+        let warnings = state.log.with(|log| drift::check(log, &product.id, version, summary.expected_flagged.map(f64::from)));
+        (!warnings.is_empty()).then_some(warnings)
+    };
+
     // What the person decided about the shown verdict goes to the log with it.
     let kind = RwSignal::new(DAMAGE_KINDS[0].to_string());
     let decide = move |decision: Decision| {
@@ -113,6 +122,13 @@ pub fn InspectPanel() -> impl IntoView {
                 Some(p) => view! { "Product: "<strong>{p.name}</strong>" · "<a href="#/products">"change or teach"</a> }.into_any(),
                 None => view! { "No product chosen · "<a href="#/products">"choose or teach one"</a> }.into_any(),
             }}</p>
+            {move || drift().map(|warnings| view! {
+                <div class="drift" role="status" data-testid="drift-warning">
+                    <strong>"This product's model may be out of date"</strong>
+                    <ul>{warnings.iter().map(|w| view! { <li>{w.message()}</li> }).collect_view()}</ul>
+                    <a href="#/log">"Review the photos in the log"</a>
+                </div>
+            })}
             <label class="inline auto">
                 <input type="checkbox" data-testid="product-auto" prop:checked=move || state.auto.get()
                     on:change=move |ev| actions::set_auto(state, event_target_checked(&ev))/>

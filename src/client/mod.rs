@@ -5,6 +5,7 @@
 //! ([`log`]); the app's pages ([`route`]). The Leptos page (`app`) only displays them.
 
 pub mod calls;
+pub mod drift;
 pub mod items;
 pub mod log;
 pub mod route;
