@@ -81,6 +81,7 @@ fn seed_profile() -> Vec<u8> {
         },
         training_images: 12,
         gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),
+        origin: Some(damagelens::engine::profile::Origin { product: "p1".into(), version: 2, trained_ms: 1.7e12 }),
     }
     .to_bytes()
     .unwrap()

@@ -13,6 +13,7 @@ use super::state::{local_storage, now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
 use crate::client::versions::{self, Change, Version};
 use crate::client::workbench::{Next, Workbench};
+use crate::engine::profile::Profile;
 use crate::protocol::{
     Failure, FailureKind, InspectionReply, KnownProfile, ProductMatch, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
 };
@@ -226,21 +227,95 @@ fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>, change: Chan
     });
 }
 
-/// A profile file from another device: the engine checks it completely, and only then
-/// does it join the library, as the current product.
-pub async fn import(state: AppState, file: UploadedFile) {
+/// An import that replaces a product with an older (or the same) version of it: the
+/// person decides ([`import_into`], [`import_as_new`] or nothing).
+#[derive(Clone)]
+pub struct ImportQuestion {
+    pub file: UploadedFile,
+    pub product: Product,
+    /// The file's version of the product, and the one in use on this device.
+    pub version: u32,
+    pub current: u32,
+}
+
+impl ImportQuestion {
+    pub fn ask(&self) -> String {
+        let older = if self.version < self.current { "older than" } else { "the same as" };
+        format!(
+            "{} is already on this device, at version {}. {} is its version {}, {older} the one here. \
+             Replace it? (Its versions here stay in its history, to roll back to.)",
+            self.product.name, self.current, self.file.name, self.version
+        )
+    }
+}
+
+/// A profile file, from another device or exported from this one. A file of a product
+/// that is in the library (exported from it, or imported before) replaces it as a new
+/// version when it is newer; an older or the same version comes back as a question.
+/// Anything else joins the library as a new product. The engine checks the file
+/// completely before anything is saved.
+pub async fn import(state: AppState, file: UploadedFile) -> Option<ImportQuestion> {
+    let origin = Profile::from_bytes(&file.name, &file.bytes, None).ok().and_then(|p| p.origin);
+    let Some(origin) = origin else {
+        import_as_new(state, file, store::new_id()).await;
+        return None;
+    };
+    let here = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == origin.product).cloned());
+    let (Some(product), Some(library)) = (here, state.library()) else {
+        // The product keeps its id, so importing a later version of it finds it here.
+        import_as_new(state, file, origin.product).await;
+        return None;
+    };
+    let current = match library.versions(&product.id).await {
+        Ok(versions) => versions.iter().map(|v| v.number).max().unwrap_or(0),
+        Err(message) => {
+            state.report(message);
+            return None;
+        }
+    };
+    if origin.version <= current {
+        return Some(ImportQuestion { file, product, version: origin.version, current });
+    }
+    import_into(state, file, product).await;
+    None
+}
+
+/// Imports a profile file as a new product with library id `id`.
+pub async fn import_as_new(state: AppState, file: UploadedFile, id: String) {
     let bytes = file.bytes.clone();
-    let id = store::new_id();
     match client::call(state, Request::Load { file: file.name, product: Some(id.clone()), bytes: file.bytes }, None).await {
         Ok(Reply::Loaded { profile }) => {
             let now = now_ms();
             let product = Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
             state.bench.update(|b| b.imported(&product.id));
-            save_and_show(state, product, bytes, Change::Imported);
+            save_and_show(state, product, bytes, Change::Imported { version: None });
         }
         Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
         // The profile the engine held stays; if it was not the current product's, the
         // current one goes back.
+        Err(failure) => {
+            state.report(failure.message);
+            load_current(state);
+        }
+    }
+}
+
+/// Imports a profile file as the next version of `product` (the same product, exported
+/// from a library), which becomes current.
+pub async fn import_into(state: AppState, file: UploadedFile, mut product: Product) {
+    let bytes = file.bytes.clone();
+    let version = Profile::from_bytes(&file.name, &bytes, None).ok().and_then(|p| p.origin);
+    match client::call(state, Request::Load { file: file.name, product: Some(product.id.clone()), bytes: file.bytes }, None).await {
+        Ok(Reply::Loaded { mut profile }) => {
+            remember_current(Some(&product.id));
+            profile.name = product.name.clone();
+            product.summary = Some(profile);
+            product.trained_ms = Some(version.as_ref().map_or_else(now_ms, |o| o.trained_ms));
+            state.bench.update(|b| b.imported(&product.id));
+            state.calibration.set(None);
+            save_and_show(state, product, bytes, Change::Imported { version: version.map(|o| o.version) });
+        }
+        Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
         Err(failure) => {
             state.report(failure.message);
             load_current(state);

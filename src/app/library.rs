@@ -3,24 +3,26 @@
 
 use leptos::prelude::*;
 
-use super::actions::{self, PROFILE_EXTENSION};
+use super::actions::{self, ImportQuestion, PROFILE_EXTENSION};
 use super::files::{self, picked_files, read_files};
 use super::state::{now_ms, AppState};
 use super::store::{self, Library, Product};
 use crate::client::versions::Change;
-use crate::engine::profile::Profile;
+use crate::engine::profile::{Origin, Profile};
 
-/// The profile file of a product as it should leave the device: under its current name.
+/// The profile file of a product as it should leave the device: under its current name,
+/// with the product and version it is.
 async fn export_bytes(library: &Library, product: &Product) -> Result<Vec<u8>, String> {
     let bytes = library
         .profile(&product.id)
         .await?
         .ok_or_else(|| format!("{}: it has not been trained yet, so there is nothing to export.", product.name))?;
     let mut profile = Profile::from_bytes(&product.name, &bytes, None).map_err(|e| e.to_string())?;
-    if profile.name == product.name {
-        return Ok(bytes);
-    }
+    // The file says which product and version it is, so importing it where the product
+    // already is replaces it rather than making a copy.
+    let version = library.versions(&product.id).await?.iter().map(|v| v.number).max().unwrap_or(1);
     profile.name = product.name.clone();
+    profile.origin = Some(Origin { product: product.id.clone(), version, trained_ms: product.trained_ms.unwrap_or(0.0) });
     profile.to_bytes().map_err(|e| e.to_string())
 }
 
@@ -75,11 +77,26 @@ pub fn LibraryPanel() -> impl IntoView {
         }
     };
 
+    // An import of an older version of a product here waits for the person's answer.
+    let question = RwSignal::new(None::<ImportQuestion>);
     let on_import = move |ev: web_sys::Event| {
         let files = picked_files(&ev);
         leptos::task::spawn_local(async move {
             for file in read_files(state, files).await {
-                actions::import(state, file).await;
+                if let Some(asked) = actions::import(state, file).await {
+                    question.set(Some(asked));
+                }
+            }
+        });
+    };
+    let answer = move |replace: Option<bool>| {
+        let Some(q) = question.get_untracked() else { return };
+        question.set(None);
+        leptos::task::spawn_local(async move {
+            match replace {
+                Some(true) => actions::import_into(state, q.file, q.product).await,
+                Some(false) => actions::import_as_new(state, q.file, store::new_id()).await,
+                None => {}
             }
         });
     };
@@ -188,6 +205,14 @@ pub fn LibraryPanel() -> impl IntoView {
             <label for="profile-import">"Import a profile file (.dlprofile)"</label>
             <input id="profile-import" type="file" accept=".dlprofile,application/octet-stream" data-testid="profile-import"
                 disabled=move || state.model.with(Option::is_none) on:change=on_import/>
+            {move || question.get().map(|q| view! {
+                <div class="confirm" role="alertdialog" aria-label="Replace with an older version?" data-testid="import-question">
+                    <p>{q.ask()}</p>
+                    <button class="danger" data-testid="import-replace" on:click=move |_| answer(Some(true))>"Replace it"</button>
+                    <button class="secondary" data-testid="import-separate" on:click=move |_| answer(Some(false))>"Import as a separate product"</button>
+                    <button class="secondary" data-testid="import-cancel" on:click=move |_| answer(None)>"Cancel"</button>
+                </div>
+            })}
         </section>
     }
 }

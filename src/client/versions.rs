@@ -19,8 +19,11 @@ pub enum Change {
     Trained,
     /// A new threshold from calibration (or one set by hand).
     Calibrated,
-    /// A profile file from another device.
-    Imported,
+    /// A profile file, with the version of the product it was exported as (if it says).
+    Imported {
+        #[serde(default)]
+        version: Option<u32>,
+    },
     /// Made a copy of another product's version.
     Copied { from: String },
     /// Restored an earlier version, exactly.
@@ -62,7 +65,12 @@ impl Version {
         let what = match &self.change {
             Change::Trained => format!("trained on {} good photos ({})", s.training_images, s.method),
             Change::Calibrated => "calibrated".to_string(),
-            Change::Imported => format!("imported from a file ({}, {} good photos)", s.method, s.training_images),
+            Change::Imported { version } => format!(
+                "imported from a file{} ({}, {} good photos)",
+                version.map(|v| format!(", its version {v}")).unwrap_or_default(),
+                s.method,
+                s.training_images
+            ),
             Change::Copied { from } => format!("copied from {from}"),
             Change::RolledBack { to } => format!("rolled back to version {to}"),
         };

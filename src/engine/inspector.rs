@@ -591,6 +591,7 @@ impl Trainer {
                 Some(p) => [self.photos, p.embeddings].concat(),
                 None => self.photos,
             })?),
+            origin: None,
         })
     }
 }

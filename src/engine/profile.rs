@@ -152,6 +152,33 @@ pub struct Profile {
     /// Good photos' global embeddings, to tell this product from others ("Auto").
     /// None in files written before identification, or from too few photos.
     pub gallery: Option<Gallery>,
+    /// The library product and version this file was exported as; None for a profile
+    /// fresh from training, and in files exported before versions.
+    pub origin: Option<Origin>,
+}
+
+/// Which product and version of a library a profile file is: importing it where that
+/// product already is replaces it as a new version (asking first when the file's
+/// version is older) instead of making a copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The product's id in the library it was exported from.
+    pub product: String,
+    pub version: u32,
+    /// When the model was trained (ms since 1970).
+    pub trained_ms: f64,
+}
+
+impl Origin {
+    const MAX_ID_CHARS: usize = 64;
+
+    fn is_valid(&self) -> bool {
+        !self.product.is_empty()
+            && self.product.len() <= Origin::MAX_ID_CHARS
+            && self.product.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && self.version >= 1
+            && self.trained_ms.is_finite()
+    }
 }
 
 /// One detector's settings in the header.
@@ -189,6 +216,9 @@ struct Header {
     /// Absent in files written before product identification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gallery: Option<GalleryHeader>,
+    /// Absent in files exported before versions, and in fresh trainings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<Origin>,
     /// Written for people reading the file; recomputed from the tensors on reading.
     cost: Option<ModelCost>,
 }
@@ -236,6 +266,7 @@ impl Profile {
             calibration: self.calibration.clone(),
             training_images: self.training_images,
             gallery: self.gallery.as_ref().map(Gallery::header),
+            origin: self.origin.clone(),
             cost: Some(self.cost()),
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -305,6 +336,9 @@ impl Profile {
         let cal = &header.calibration;
         let check_valid = cal.check.as_ref().is_none_or(|c| c.from.is_finite() && c.from <= cal.threshold)
             && cal.expected_flagged.is_none_or(|f| (0.0..=1.0).contains(&f));
+        if header.origin.as_ref().is_some_and(|o| !o.is_valid()) {
+            return Err(bad("the product and version it was exported as are not valid".into()));
+        }
         if header.capture.is_some_and(|c| !c.is_valid()) {
             return Err(bad("the capture reference (sharpness, brightness, glare) is not valid".into()));
         }
@@ -408,6 +442,7 @@ impl Profile {
             calibration: header.calibration,
             training_images: header.training_images,
             gallery,
+            origin: header.origin,
         })
     }
 }
@@ -470,6 +505,7 @@ mod tests {
             },
             training_images: 12,
             gallery: None,
+            origin: Some(Origin { product: "p18f2a9c3d".into(), version: 3, trained_ms: 1.7e12 }),
         }
     }
 
@@ -529,7 +565,7 @@ mod tests {
     #[test]
     fn reads_version_1_files() {
         // Version 1 came before capture checks: such files have no capture reference.
-        let p = Profile { capture: None, ..profile(false) };
+        let p = Profile { capture: None, origin: None, ..profile(false) };
         let d = &p.detectors[0];
         let header = serde_json::json!({
             "format": PROFILE_FORMAT, "version": 1, "name": p.name, "backbone": p.backbone,
@@ -614,6 +650,20 @@ mod tests {
         older.calibration.check = None;
         let reread = Profile::from_bytes("o", &older.to_bytes().unwrap(), None).unwrap();
         assert_eq!(reread.calibration.band(2.5), crate::engine::postprocess::Band::Ok);
+    }
+
+    #[test]
+    fn keeps_the_version_it_was_exported_as_and_refuses_a_forged_one() {
+        let bytes = profile(false).to_bytes().unwrap();
+        let origin = Profile::from_bytes("v", &bytes, None).unwrap().origin.unwrap();
+        assert_eq!((origin.product.as_str(), origin.version), ("p18f2a9c3d", 3));
+        for (from, to) in [(r#"\"version\":3"#, r#"\"version\":0"#), (r#"p18f2a9c3d"#, r#"p18f/../xy"#)] {
+            let forged = patched(&bytes, from, to);
+            let err = Profile::from_bytes("f.dlprofile", &forged, None).unwrap_err().to_string();
+            assert!(err.contains("f.dlprofile") && err.contains("exported as"), "{err}");
+        }
+        let fresh = Profile { origin: None, ..profile(false) };
+        assert_eq!(Profile::from_bytes("n", &fresh.to_bytes().unwrap(), None).unwrap().origin, None);
     }
 
     #[test]

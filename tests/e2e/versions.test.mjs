@@ -1,10 +1,12 @@
 // Versions: the demo's training is version 1; *Mark as good* trains again (version 2,
 // scoring differently); *Roll back* to version 1 makes version 3, and the same photo
-// gets exactly the score version 1 gave it, also after a reload.
+// gets exactly the score version 1 gave it, also after a reload. A file exported at
+// version 3 and imported once the product has moved on asks before replacing it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { usingApp, screenshot, elpvMono } from './harness.mjs';
 
 let app;
@@ -57,5 +59,21 @@ test('every change is a version, and rolling back restores the earlier model exa
   assert.equal(await page.getByTestId('version').count(), 3);
   await page.getByTestId('profile-ready').filter({ hasText: 'on 40 good photos' }).waitFor();
   assert.equal(await scoreOf(page, cracked), before, 'and after a reload');
+
+  // Exported at version 3; the product moves on (version 4); importing the file asks
+  // before putting the older version back, then makes it version 5 of the same product.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('profile-export').click()]);
+  const exported = join(mkdtempSync(join(tmpdir(), 'dl-')), download.suggestedFilename());
+  await download.saveAs(exported);
+  await version(page, 2).getByTestId('rollback').click();
+  await version(page, 4).filter({ hasText: 'rolled back to version 2' }).waitFor({ timeout: 60_000 });
+  await page.getByTestId('profile-import').setInputFiles(exported);
+  const question = page.getByTestId('import-question');
+  await question.waitFor();
+  assert.match(await question.innerText(), /at version 4\. .* is its version 3, older than the one here/);
+  await page.getByTestId('import-replace').click();
+  await version(page, 5).filter({ hasText: 'imported from a file, its version 3' }).waitFor({ timeout: 60_000 });
+  assert.equal(await page.getByTestId('product-list').count(), 0, 'no copy of the product was made');
+  assert.equal(await scoreOf(page, cracked), before, 'the imported version scores as it did');
   assert.deepEqual(app.problems, []);
 });
