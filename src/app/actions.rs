@@ -126,13 +126,48 @@ async fn load_current_now(state: AppState) -> Result<(), String> {
     let loaded = match library.profile(&id).await {
         Ok(Some(bytes)) => {
             let request = Request::Load { file: format!("{}.{PROFILE_EXTENSION}", product.name), product: Some(id.clone()), bytes };
-            client::call(state, request, None).await.map(|_| ()).map_err(|f| f.message)
+            match client::call(state, request, None).await {
+                Ok(_) => Ok(()),
+                // Trained with an earlier backbone (this app's model file changed): the
+                // product is learnt again from its saved photos, as it was trained.
+                Err(failure) if failure.kind == FailureKind::OtherBackbone => {
+                    state.bench.update(|b| b.load_ended(&id, false));
+                    return relearn(state, &library, product).await;
+                }
+                Err(failure) => Err(failure.message),
+            }
         }
         Ok(None) => Err(format!("{}: its trained profile is missing from this device. Train it again.", product.name)),
         Err(message) => Err(message),
     };
     state.bench.update(|b| b.load_ended(&id, loaded.is_ok()));
     loaded
+}
+
+/// Trains `product` again from its saved good photos, as it was trained, because its
+/// profile was made with another backbone than this app runs.
+async fn relearn(state: AppState, library: &Library, product: Product) -> Result<(), String> {
+    let photos: Vec<UploadedFile> = library
+        .photos(&product.id)
+        .await?
+        .into_iter()
+        .filter(|p| p.role == PhotoRole::Good)
+        .map(|p| UploadedFile { name: p.name, bytes: p.bytes })
+        .collect();
+    if photos.is_empty() {
+        return Err(format!(
+            "{}: it was trained with another version of the model and its photos are not on this device. Train it again.",
+            product.name
+        ));
+    }
+    state.report(format!(
+        "{} was trained with an earlier version of the model: learning it again from its {} saved photos.",
+        product.name,
+        photos.len()
+    ));
+    let choice = product.summary.as_ref().map(|s| s.choice).unwrap_or_default();
+    train_product(state, product, photos, choice);
+    Ok(())
 }
 
 /// The engine recalibrated the current product: saved like a training, so a reload keeps it.

@@ -13,6 +13,11 @@ pub struct BackboneManifest {
     pub input: InputSpec,
     pub features: Vec<FeatureSpec>,
     pub logits: Option<String>,
+    /// How the file stores its weights: "float16" (half the download; Cast nodes widen
+    /// them to float32 when the model loads, so every op computes in float32) or
+    /// "float32". Absent in manifests written before: float32.
+    #[serde(default)]
+    pub weights: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +46,9 @@ impl BackboneManifest {
         }
         if manifest.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(EngineError::model(file, "normalisation std must be positive"));
+        }
+        if manifest.weights.as_deref().is_some_and(|w| !matches!(w, "float16" | "float32")) {
+            return Err(EngineError::model(file, "weights must be stored as float16 or float32"));
         }
         Ok(manifest)
     }

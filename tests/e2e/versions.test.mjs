@@ -77,3 +77,34 @@ test('every change is a version, and rolling back restores the earlier model exa
   assert.equal(await scoreOf(page, cracked), before, 'the imported version scores as it did');
   assert.deepEqual(app.problems, []);
 });
+
+test('a product trained with an earlier model file is learnt again from its saved photos', async () => {
+  const { page } = app;
+  // Make the saved profile one of another backbone, as an update of the model file does.
+  const patched = await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('damagelens');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction('profiles', 'readwrite');
+      const store = tx.objectStore('profiles');
+      const all = store.getAll();
+      all.onsuccess = () => {
+        const record = all.result[0];
+        const bytes = new Uint8Array(record.bytes);
+        const text = new TextDecoder('latin1').decode(bytes);
+        const at = text.search(/sha256\\":\\"[0-9a-f]{64}/) + 'sha256\\":\\"'.length;
+        for (let i = 0; i < 64; i++) bytes[at + i] = 'f'.charCodeAt(0);
+        store.put({ ...record, bytes: bytes.buffer });
+        tx.oncomplete = () => resolve(at > 20);
+      };
+    };
+  }));
+  assert.ok(patched, 'the profile header names its backbone');
+  await page.reload();
+  await page.getByTestId('error').filter({ hasText: 'was trained with an earlier version of the model: learning it again from its 41 saved photos' })
+    .waitFor({ timeout: 60_000 });
+  await version(page, 6).filter({ hasText: 'trained on 41 good photos' }).waitFor({ timeout: 120_000 });
+  await page.getByTestId('profile-ready').filter({ hasText: 'on 41 good photos' }).waitFor();
+  await scoreOf(page, elpvMono('1.0')[20]);
+  assert.deepEqual(app.problems, []);
+});
