@@ -228,7 +228,12 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
         machine(),
         rows.join("\n")
     );
-    let table = format!("{table}\n{}\n{}", few_shot(out)?, identification(out)?);
+    let mut table = format!("{table}\n{}\n{}", few_shot(out)?, identification(out)?);
+    // Sections measured once by hand (with files the setup no longer makes) stay.
+    let old = std::fs::read_to_string("bench/QUALITY.md").unwrap_or_default();
+    if let Some(kept) = section_of(&old, FLOAT16_HEADING) {
+        table = format!("{}\n\n{kept}\n", table.trim_end());
+    }
     std::fs::create_dir_all("bench").map_err(|e| e.to_string())?;
     std::fs::write("bench/QUALITY.md", &table).map_err(|e| format!("bench/QUALITY.md: {e}"))?;
     println!("\n{table}");
@@ -237,6 +242,17 @@ ELPV has no masks, so it has image-level figures only. The ELPV cells are aligne
 
 const IDENTIFICATION_HEADING: &str = "## Product identification";
 const FEW_SHOT_HEADING: &str = "## Few good photos";
+/// Measured once, when the model file went to float16 weights: the float32 file it
+/// replaced is no longer made, so the section is kept as written.
+const FLOAT16_HEADING: &str = "## Model weights in float16";
+
+/// The section of `doc` under `heading`, up to the next `## ` heading.
+fn section_of<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+    let start = doc.find(heading)?;
+    let rest = &doc[start + heading.len()..];
+    let end = rest.find("\n## ").map_or(doc.len(), |i| start + heading.len() + i + 1);
+    Some(doc[start..end].trim_end())
+}
 
 /// `bench-quality --identification` or `--few-shot`: only that section of
 /// bench/QUALITY.md, the rest kept as the last run wrote it.
