@@ -178,6 +178,11 @@ impl Event {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Status {
+    /// The engine's code is running and hears calls (before, a call would be lost: the
+    /// page holds its calls until this first event).
+    Listening,
+    /// The backbone's file is downloading: bytes received, and in all when known.
+    Downloading { received: u64, total: Option<u64> },
     /// The backbone is loaded (on the CPU; `Backend` follows once WebGPU was tried).
     Ready { model: String },
     /// The active backend changed, or WebGPU turned out (un)available; `notice` says why.

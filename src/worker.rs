@@ -11,9 +11,9 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use crate::engine::gpu::{GpuContext, GpuInspector};
 use crate::engine::inspector::Inspector;
 use crate::engine::manifest::BackboneManifest;
-use crate::protocol::{Call, Event, Failure, FailureKind};
+use crate::protocol::{Call, Event, Failure, FailureKind, Status};
 use crate::service::Service;
-use crate::web::fetch_bytes;
+use crate::web::{fetch_bytes, fetch_bytes_with_progress};
 
 const MANIFEST_URL: &str = "./efficientnet_lite0.manifest.json";
 
@@ -34,7 +34,15 @@ async fn load_inspector() -> Result<(Inspector, Vec<u8>), String> {
     let manifest_bytes = fetch_bytes(MANIFEST_URL).await?;
     let text = std::str::from_utf8(&manifest_bytes).map_err(|_| format!("{MANIFEST_URL}: not UTF-8 text"))?;
     let manifest = BackboneManifest::from_json(MANIFEST_URL, text).map_err(|e| e.to_string())?;
-    let onnx = fetch_bytes(&format!("./{}", manifest.file)).await?;
+    // The page shows how much of the model is still to come (each 1% or so).
+    let mut shown = 0u64;
+    let onnx = fetch_bytes_with_progress(&format!("./{}", manifest.file), |received, total| {
+        if received - shown >= total.map_or(256 * 1024, |t| (t / 100).max(1)) {
+            shown = received;
+            post(Event::Status(Status::Downloading { received, total }));
+        }
+    })
+    .await?;
     let inspector = Inspector::new(manifest, &onnx).map_err(|e| e.to_string())?;
     Ok((inspector, onnx))
 }
@@ -77,6 +85,7 @@ pub fn run() {
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    post(Event::Status(Status::Listening));
     wasm_bindgen_futures::spawn_local(async move {
         let mut service = Service::<GpuInspector>::new(wasm_memory_bytes);
         let (loaded, onnx) = match load_inspector().await {

@@ -10,8 +10,13 @@ use crate::protocol::{Backend, Reply, Request};
 #[component]
 pub fn BackendChoice() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let mb = |bytes: u64| bytes as f64 / 1e6;
     let label = move || match (state.model.get(), state.engine_backend.get()) {
-        (None, _) => "Loading model…".to_string(),
+        (None, _) => match state.download.get() {
+            Some((received, Some(total))) => format!("Downloading the model: {:.1} of {:.1} MB", mb(received), mb(total)),
+            Some((received, None)) => format!("Downloading the model: {:.1} MB", mb(received)),
+            None => "Loading model…".to_string(),
+        },
         (Some(model), None) => format!("CPU (trying WebGPU…) · {model}"),
         (Some(model), Some(status)) => match (status.active, status.adapter) {
             // Browsers often keep the adapter's name to themselves.
@@ -49,6 +54,10 @@ pub fn BackendChoice() -> impl IntoView {
     };
     view! {
         <span class="backend" data-testid="backend" data-active=move || active().label()>{label}</span>
+        {move || state.download.get().map(|(received, total)| match total {
+            Some(total) => view! { <progress class="download" data-testid="model-download" aria-label="Model download" max=total as f64 value=received as f64></progress> }.into_any(),
+            None => view! { <progress class="download" data-testid="model-download" aria-label="Model download"></progress> }.into_any(),
+        })}
         <label class="backend-choice">
             <span class="visually-hidden">"Inspect on"</span>
             <select data-testid="backend-select" aria-label="Inspect on" disabled=move || state.engine_backend.with(Option::is_none)

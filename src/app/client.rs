@@ -20,6 +20,9 @@ const WORKER_URL: &str = "./worker_loader.js";
 pub struct EngineClient {
     worker: Worker,
     calls: Rc<RefCell<Calls>>,
+    /// Calls made before the worker listens (its code is still downloading: a message
+    /// it gets before then is lost), sent in order when its first event comes.
+    waiting: Rc<RefCell<Option<Vec<JsValue>>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
@@ -30,7 +33,14 @@ impl EngineClient {
             Worker::new(WORKER_URL).map_err(|e| format!("The inspection engine could not start ({e:?}). Use a current browser."))?;
         let calls = Rc::new(RefCell::new(Calls::default()));
         let routing = calls.clone();
+        let waiting = Rc::new(RefCell::new(Some(Vec::new())));
+        let (listening, to) = (waiting.clone(), worker.clone());
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(held) = listening.borrow_mut().take() {
+                for call in held {
+                    let _ = to.post_message(&call);
+                }
+            }
             match serde_wasm_bindgen::from_value::<Event>(event.data()) {
                 // Routed inside the borrow, acted on after it: a callback may make a call.
                 Ok(event) => match routing.borrow_mut().route(event) {
@@ -51,7 +61,7 @@ impl EngineClient {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        Ok(EngineClient { worker, calls, _on_message: on_message, _on_error: on_error })
+        Ok(EngineClient { worker, calls, waiting, _on_message: on_message, _on_error: on_error })
     }
 }
 
@@ -65,8 +75,11 @@ impl Drop for EngineClient {
 
 fn on_status(state: AppState, status: Status) {
     match status {
+        Status::Listening => {}
+        Status::Downloading { received, total } => state.download.set(Some((received, total))),
         Status::Ready { model } => {
             // The page loads the current product's profile once it sees the model.
+            state.download.set(None);
             state.model.set(Some(model));
         }
         Status::Backend(status) => {
@@ -108,7 +121,14 @@ pub async fn call(state: AppState, request: Request, on_news: Option<OnNews>) ->
         let engine = engine.as_ref().ok_or("The inspection engine is not running. Reload the page.")?;
         let (call, receiver) = engine.calls.borrow_mut().start(request, on_news);
         let value = serde_wasm_bindgen::to_value(&call).map_err(|e| format!("cannot send to the engine: {e}"));
-        match value.and_then(|v| engine.worker.post_message(&v).map_err(|e| format!("cannot send to the engine: {e:?}"))) {
+        let posted = value.and_then(|v| match engine.waiting.borrow_mut().as_mut() {
+            Some(held) => {
+                held.push(v);
+                Ok(())
+            }
+            None => engine.worker.post_message(&v).map_err(|e| format!("cannot send to the engine: {e:?}")),
+        });
+        match posted {
             Ok(()) => Ok(receiver),
             Err(why) => {
                 engine.calls.borrow_mut().fail(call.id, &why);

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
+use web_sys::{ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerState};
 
 use super::state::AppState;
 
@@ -32,6 +32,20 @@ pub fn start(state: AppState, status: RwSignal<Offline>) {
         return;
     }
     let container = navigator.service_worker();
+    // The service worker stores every file of the build, the model included: on a first
+    // visit over a slow network it would download them all again beside the page's own
+    // downloads and hold back the first verdict, so it registers once the model is in.
+    let registered = StoredValue::new(false);
+    Effect::new(move |_| {
+        if state.model.with(Option::is_none) || registered.get_value() {
+            return;
+        }
+        registered.set_value(true);
+        register(state, container.clone(), status);
+    });
+}
+
+fn register(state: AppState, container: ServiceWorkerContainer, status: RwSignal<Offline>) {
     leptos::task::spawn_local(async move {
         let registration = match JsFuture::from(container.register(SERVICE_WORKER_URL)).await {
             Ok(r) => r.unchecked_into::<ServiceWorkerRegistration>(),

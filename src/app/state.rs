@@ -45,6 +45,8 @@ pub struct Progress {
 pub struct AppState {
     /// The backbone the engine runs, once it is loaded (None while loading).
     pub model: RwSignal<Option<String>>,
+    /// While the model downloads: bytes received, and in all when known.
+    pub download: RwSignal<Option<(u64, Option<u64>)>>,
     /// Where inspections run, and whether WebGPU can be had (None until the engine knows).
     pub engine_backend: RwSignal<Option<BackendStatus>>,
     /// The product being taught and inspected; None while a new one is being named.
@@ -91,6 +93,7 @@ impl AppState {
     pub fn new() -> Self {
         AppState {
             model: RwSignal::new(None),
+            download: RwSignal::new(None),
             engine_backend: RwSignal::new(None),
             current: RwSignal::new(None),
             bench: RwSignal::new(Workbench::default()),

@@ -1,6 +1,7 @@
 // Shared by the browser tests: serve the built app (dist/) on loopback, start headless
 // Chromium, read the data the setup fetched, and keep screenshots for a person to look at.
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { readFile, mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, normalize, dirname } from 'node:path';
@@ -12,14 +13,34 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
 export const SHOTS = join(ROOT, 'tests', 'e2e', 'screenshots');
 
+const COMPRESSED = new Set(['.html', '.js', '.mjs', '.wasm', '.css', '.json', '.svg', '.webmanifest']);
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
   '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png',
   '.svg': 'image/svg+xml', '.onnx': 'application/octet-stream', '.webmanifest': 'application/manifest+json',
 };
 
-/// Serves dist/ at the root, and each of `mounts` ({ '/prefix/': directory }) under its prefix.
-export async function serveDist(mounts = {}) {
+/// Serves dist/ at the root, and each of `mounts` ({ '/prefix/': directory }) under its
+/// prefix. With `network` ({ bitsPerSecond, latencyMs }), every response waits the
+/// latency and all of them share one link of that bandwidth, as a slow network would
+/// (Chromium's own emulation does not slow a page's workers); text and wasm go gzipped
+/// then, as a web server sends them.
+export async function serveDist(mounts = {}, network = null) {
+  let linkFreeAt = 0;
+  const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+  const send = async (res, body) => {
+    if (!network) return res.end(body);
+    await sleep(network.latencyMs);
+    const CHUNK = 16 * 1024;
+    for (let at = 0; at < body.length; at += CHUNK) {
+      const chunk = body.subarray(at, at + CHUNK);
+      const start = Math.max(Date.now(), linkFreeAt);
+      linkFreeAt = start + (chunk.length * 8 * 1000) / network.bitsPerSecond;
+      await sleep(linkFreeAt - Date.now());
+      if (!res.write(chunk)) await new Promise((ok) => res.once('drain', ok));
+    }
+    res.end();
+  };
   if (!existsSync(join(DIST, 'index.html'))) throw new Error(`${DIST}/index.html is missing: run \`trunk build\` (cargo xtask test does).`);
   const server = createServer(async (req, res) => {
     let path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
@@ -29,9 +50,14 @@ export async function serveDist(mounts = {}) {
     }
     const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
     try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
+      let body = await readFile(file);
+      const headers = { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' };
+      if (network && COMPRESSED.has(extname(file)) && /gzip/.test(req.headers['accept-encoding'] ?? '')) {
+        body = gzipSync(body);
+        headers['Content-Encoding'] = 'gzip';
+      }
+      res.writeHead(200, { ...headers, 'Content-Length': body.length });
+      await send(res, body);
     } catch {
       res.writeHead(404).end('not found');
     }
