@@ -236,12 +236,8 @@ pub async fn roll_back(state: AppState, version: Version) -> Result<(), String> 
     summary.name = product.name.clone();
     product.summary = Some(summary);
     product.trained_ms = Some(version.trained_ms);
-    state.current.set(Some(product.clone()));
     state.calibration.set(None);
-    state.inspections.set(Vec::new());
-    state.selected.set(None);
-    keep_version(&library, &product, &bytes, Change::RolledBack { to: version.number }).await?;
-    state.refresh_products().await;
+    save_and_show(state, product, bytes, Change::RolledBack { to: version.number });
     Ok(())
 }
 
