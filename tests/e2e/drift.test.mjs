@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, reshoot } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
@@ -17,31 +17,8 @@ function upload(path) {
 }
 
 /// A photo as a changed station takes it: turned by 20 degrees, zoomed in by 10% and
-/// lit at 80%, mirrored where the turn leaves no pixels.
-async function changed(path) {
-  const b64 = await app.page.evaluate(async (png) => {
-    const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], { type: 'image/png' }));
-    const [w, h] = [bitmap.width, bitmap.height];
-    const canvas = new OffscreenCanvas(w, h);
-    const ctx = canvas.getContext('2d');
-    ctx.filter = 'brightness(0.8)';
-    ctx.translate(w / 2, h / 2);
-    ctx.rotate((20 * Math.PI) / 180);
-    ctx.scale(1.1, 1.1);
-    for (const ox of [-1, 0, 1]) for (const oy of [-1, 0, 1]) {
-      ctx.save();
-      ctx.translate(ox * w, oy * h);
-      ctx.scale(ox ? -1 : 1, oy ? -1 : 1);
-      ctx.drawImage(bitmap, -w / 2, -h / 2);
-      ctx.restore();
-    }
-    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    let s = '';
-    for (const b of bytes) s += String.fromCharCode(b);
-    return btoa(s);
-  }, readFileSync(path).toString('base64'));
-  return { name: `changed-${basename(path)}`, mimeType: 'image/png', buffer: Buffer.from(b64, 'base64') };
-}
+/// lit at 80%.
+const changed = (path) => reshoot(app.page, path, { turn: 20, zoom: 1.1, light: 0.8 }, `changed-${basename(path)}`);
 
 test('a run of photos from a changed station warns that the model may be out of date', async () => {
   const { page } = app;

@@ -5,9 +5,8 @@
 // is not DAMAGED.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, reshoot } from './harness.mjs';
 
 let app;
 const good = elpvMono('0.0');
@@ -18,32 +17,13 @@ usingApp((opened) => { app = opened; });
 /// A hand-held shot of a photo: seeded shift up to 8%, turn up to 10 degrees, zoom up to
 /// 8%, light up to 15%; the photo mirrored where the move leaves no pixels.
 async function handHeld(path, seed) {
-  const b64 = await app.page.evaluate(async ({ png, seed }) => {
-    let s = seed * 2654435761 % 4294967296 || 1;
-    const rand = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return (s / 4294967296) * 2 - 1; };
-    const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], { type: 'image/png' }));
-    const [w, h] = [bitmap.width, bitmap.height];
-    const canvas = new OffscreenCanvas(w, h);
-    const ctx = canvas.getContext('2d');
-    ctx.filter = `brightness(${1 + 0.15 * rand()})`;
-    ctx.translate(w / 2 + 0.08 * w * rand(), h / 2 + 0.08 * h * rand());
-    ctx.rotate((10 * rand() * Math.PI) / 180);
-    const zoom = 1 + 0.08 * rand();
-    ctx.scale(zoom, zoom);
-    // The photo, and around it its mirror images, so no empty corner is left.
-    for (const ox of [-1, 0, 1]) for (const oy of [-1, 0, 1]) {
-      ctx.save();
-      ctx.translate(ox * w, oy * h);
-      ctx.scale(ox ? -1 : 1, oy ? -1 : 1);
-      ctx.drawImage(bitmap, -w / 2, -h / 2);
-      ctx.restore();
-    }
-    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    let text = '';
-    for (const b of bytes) text += String.fromCharCode(b);
-    return btoa(text);
-  }, { png: readFileSync(path).toString('base64'), seed });
-  return { name: `hand-${seed}-${basename(path)}`, mimeType: 'image/png', buffer: Buffer.from(b64, 'base64') };
+  let s = seed * 2654435761 % 4294967296 || 1;
+  const rand = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return (s / 4294967296) * 2 - 1; };
+  const light = 1 + 0.15 * rand();
+  const [dx, dy] = [0.08 * rand(), 0.08 * rand()];
+  const turn = 10 * rand();
+  const zoom = 1 + 0.08 * rand();
+  return reshoot(app.page, path, { dx, dy, turn, zoom, light }, `hand-${seed}-${basename(path)}`);
 }
 
 test('a product taught from hand-held shots flags a hand-held shot of a cracked cell', async () => {

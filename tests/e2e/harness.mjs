@@ -156,3 +156,32 @@ export function elpv(probability, kind) {
     .filter((f) => f.length === 3 && f[1] === probability && f[2] === kind)
     .map((f) => join(ROOT, 'tests', 'data', 'elpv', f[0]));
 }
+
+/// The photo at `path` taken again, drawn in the page's browser: moved by `dx`, `dy`
+/// (fractions of its sides), turned by `turn` degrees, zoomed by `zoom` and lit at
+/// `light`, mirrored where the move leaves no pixels. A PNG upload named `name`.
+export async function reshoot(page, path, { dx = 0, dy = 0, turn = 0, zoom = 1, light = 1 }, name) {
+  const b64 = await page.evaluate(async ({ png, dx, dy, turn, zoom, light }) => {
+    const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], { type: 'image/png' }));
+    const [w, h] = [bitmap.width, bitmap.height];
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext('2d');
+    ctx.filter = `brightness(${light})`;
+    ctx.translate(w / 2 + dx * w, h / 2 + dy * h);
+    ctx.rotate((turn * Math.PI) / 180);
+    ctx.scale(zoom, zoom);
+    // The photo, and around it its mirror images, so no empty corner is left.
+    for (const ox of [-1, 0, 1]) for (const oy of [-1, 0, 1]) {
+      ctx.save();
+      ctx.translate(ox * w, oy * h);
+      ctx.scale(ox ? -1 : 1, oy ? -1 : 1);
+      ctx.drawImage(bitmap, -w / 2, -h / 2);
+      ctx.restore();
+    }
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    let text = '';
+    for (const b of bytes) text += String.fromCharCode(b);
+    return btoa(text);
+  }, { png: readFileSync(path).toString('base64'), dx, dy, turn, zoom, light });
+  return { name, mimeType: 'image/png', buffer: Buffer.from(b64, 'base64') };
+}
