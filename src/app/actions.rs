@@ -13,7 +13,7 @@ use super::state::{local_storage, now_ms, AppState, InspectionItem, Progress};
 use super::store::{self, Library, PhotoRole, Product};
 use crate::client::versions::{self, Change, Version};
 use crate::client::workbench::{Next, Workbench};
-use crate::engine::profile::Profile;
+use crate::engine::profile::{Origin, Profile};
 use crate::protocol::{
     Failure, FailureKind, InspectionReply, KnownProfile, ProductMatch, ProfileSummary, Reply, Request, TrainChoice, UploadedFile,
 };
@@ -264,18 +264,19 @@ fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>, change: Chan
 pub struct ImportQuestion {
     pub file: UploadedFile,
     pub product: Product,
-    /// The file's version of the product, and the one in use on this device.
-    pub version: u32,
+    /// Which version of the product the file is.
+    pub origin: Origin,
+    /// The version in use on this device.
     pub current: u32,
 }
 
 impl ImportQuestion {
     pub fn ask(&self) -> String {
-        let older = if self.version < self.current { "older than" } else { "the same as" };
+        let older = if self.origin.version < self.current { "older than" } else { "the same as" };
         format!(
             "{} is already on this device, at version {}. {} is its version {}, {older} the one here. \
              Replace it? (Its versions here stay in its history, to roll back to.)",
-            self.product.name, self.current, self.file.name, self.version
+            self.product.name, self.current, self.file.name, self.origin.version
         )
     }
 }
@@ -305,9 +306,9 @@ pub async fn import(state: AppState, file: UploadedFile) -> Option<ImportQuestio
         }
     };
     if origin.version <= current {
-        return Some(ImportQuestion { file, product, version: origin.version, current });
+        return Some(ImportQuestion { file, product, origin, current });
     }
-    import_into(state, file, product).await;
+    import_into(state, file, product, origin).await;
     None
 }
 
@@ -331,20 +332,19 @@ pub async fn import_as_new(state: AppState, file: UploadedFile, id: String) {
     }
 }
 
-/// Imports a profile file as the next version of `product` (the same product, exported
-/// from a library), which becomes current.
-pub async fn import_into(state: AppState, file: UploadedFile, mut product: Product) {
+/// Imports a profile file, version `origin` of `product` (exported from a library), as
+/// the product's next version, which becomes current.
+pub async fn import_into(state: AppState, file: UploadedFile, mut product: Product, origin: Origin) {
     let bytes = file.bytes.clone();
-    let version = Profile::from_bytes(&file.name, &bytes, None).ok().and_then(|p| p.origin);
     match client::call(state, Request::Load { file: file.name, product: Some(product.id.clone()), bytes: file.bytes }, None).await {
         Ok(Reply::Loaded { mut profile }) => {
             remember_current(Some(&product.id));
             profile.name = product.name.clone();
             product.summary = Some(profile);
-            product.trained_ms = Some(version.as_ref().map_or_else(now_ms, |o| o.trained_ms));
+            product.trained_ms = Some(origin.trained_ms);
             state.bench.update(|b| b.imported(&product.id));
             state.calibration.set(None);
-            save_and_show(state, product, bytes, Change::Imported { version: version.map(|o| o.version) });
+            save_and_show(state, product, bytes, Change::Imported { version: Some(origin.version) });
         }
         Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
         Err(failure) => {

@@ -94,7 +94,7 @@ pub fn LibraryPanel() -> impl IntoView {
         question.set(None);
         leptos::task::spawn_local(async move {
             match replace {
-                Some(true) => actions::import_into(state, q.file, q.product).await,
+                Some(true) => actions::import_into(state, q.file, q.product, q.origin).await,
                 Some(false) => actions::import_as_new(state, q.file, store::new_id()).await,
                 None => {}
             }
