@@ -206,7 +206,8 @@ pub async fn keep_version(library: &Library, product: &Product, bytes: &[u8], ch
     let history = library.versions(&product.id).await?;
     let now = now_ms();
     let version = Version::next(&history, &product.id, change, summary, product.trained_ms.unwrap_or(now), now);
-    library.save_version(product, bytes, &version, &versions::to_drop(&history)).await
+    let saved = Product { version: Some(version.number), ..product.clone() };
+    library.save_version(&saved, bytes, &version, &versions::to_drop(&history)).await
 }
 
 /// Makes a kept `version` of the current product its model again, exactly as it was:
@@ -318,7 +319,8 @@ pub async fn import_as_new(state: AppState, file: UploadedFile, id: String) {
     match client::call(state, Request::Load { file: file.name, product: Some(id.clone()), bytes: file.bytes }, None).await {
         Ok(Reply::Loaded { profile }) => {
             let now = now_ms();
-            let product = Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile) };
+            let product =
+                Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile), version: None };
             state.bench.update(|b| b.imported(&product.id));
             save_and_show(state, product, bytes, Change::Imported { version: None });
         }
@@ -361,7 +363,7 @@ pub async fn create_product(state: AppState, name: &str) -> Result<Product, Stri
         "" => "Untitled product".to_string(),
         n => n.to_string(),
     };
-    let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None };
+    let product = Product { id: store::new_id(), name, created_ms: now_ms(), trained_ms: None, summary: None, version: None };
     library.save(&product).await?;
     state.refresh_products().await;
     Ok(product)

@@ -158,7 +158,13 @@ fn EntryRow(entry: LogEntry) -> impl IntoView {
             {url.map(|src| view! { <img src=src alt="" width="64" height="64"/> })}
             <span>
                 <strong>{entry.file.clone()}</strong>" · "{entry.product_name.clone()}" · "{judged}{decision}<br/>
-                <span class="hint">{format!("{} · {} · {}", iso_time(entry.time_ms), entry.session, entry.backend)}</span>
+                <span class="hint">{format!(
+                    "{} · {} · {}{}",
+                    iso_time(entry.time_ms),
+                    entry.session,
+                    entry.backend,
+                    entry.model_version.map(|v| format!(" · model version {v}")).unwrap_or_default()
+                )}</span>
             </span>
         </li>
     }

@@ -83,6 +83,7 @@ pub async fn append(state: AppState, tag: u32, decision: Option<Decision>) {
         product: product_id,
         product_name: product.as_ref().map_or_else(|| "unknown product".to_string(), |p| p.name.clone()),
         profile_version: product.as_ref().and_then(|p| p.trained_ms).unwrap_or(0.0),
+        model_version: product.as_ref().and_then(|p| p.version),
         backend: reply.backend.label().to_string(),
         file: item.file.clone(),
         item: item.item.clone(),

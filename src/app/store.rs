@@ -38,6 +38,9 @@ pub struct Product {
     pub trained_ms: Option<f64>,
     /// None until the product has been trained.
     pub summary: Option<ProfileSummary>,
+    /// The number of its version in use (`crate::client::versions`); None before versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]

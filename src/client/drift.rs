@@ -177,6 +177,7 @@ mod tests {
             product: "p".into(),
             product_name: "P".into(),
             profile_version: version,
+            model_version: None,
             backend: "CPU".into(),
             file: "a.png".into(),
             item: "a".into(),

@@ -49,6 +49,10 @@ pub struct LogEntry {
     pub product_name: String,
     /// Which model judged: the product's training time (ms since 1970).
     pub profile_version: f64,
+    /// And the number of the product's version in use (`crate::client::versions`);
+    /// None in entries logged before versions, or for an unknown product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<u32>,
     pub backend: String,
     pub file: String,
     /// The item the photo is a view of (its own name when alone).
@@ -145,7 +149,7 @@ pub fn summarise<'a>(entries: impl IntoIterator<Item = &'a LogEntry>) -> LogSumm
 }
 
 /// The columns of [`to_csv`], in order.
-pub const CSV_HEADER: &str = "time,day,session,product,profile_version,backend,file,item,score,band,reason,decision";
+pub const CSV_HEADER: &str = "time,day,session,product,profile_version,model_version,backend,file,item,score,band,reason,decision";
 
 /// The entries as CSV (RFC 4180 quoting). Text a spreadsheet would run as a formula
 /// (a file named `=HYPERLINK(...)`, say) is prefixed with an apostrophe: names come from
@@ -156,6 +160,7 @@ pub fn to_csv<'a>(entries: impl IntoIterator<Item = &'a LogEntry>) -> String {
     for e in entries {
         let time = iso_time(e.time_ms);
         let version = iso_time(e.profile_version);
+        let number = e.model_version.map(|v| v.to_string()).unwrap_or_default();
         let score = e.score.map(|s| format!("{s:.4}")).unwrap_or_default();
         let decision = e.decision.as_ref().map(Decision::label).unwrap_or_default();
         let fields = [
@@ -164,6 +169,7 @@ pub fn to_csv<'a>(entries: impl IntoIterator<Item = &'a LogEntry>) -> String {
             &e.session,
             &e.product_name,
             &version,
+            &number,
             &e.backend,
             &e.file,
             &e.item,
@@ -238,6 +244,7 @@ mod tests {
             product: format!("id-{product}"),
             product_name: product.into(),
             profile_version: 0.0,
+            model_version: Some(3),
             backend: "CPU".into(),
             file: "box1_front.png".into(),
             item: "box1".into(),
@@ -291,6 +298,7 @@ mod tests {
         assert_eq!(lines.next(), Some(CSV_HEADER));
         let row = lines.next().unwrap();
         assert!(row.starts_with("2026-12-01T10:00:00Z,2026-12-01,morning,\"mug, \"\"blue\"\"\","), "{row}");
+        assert!(row.contains(",1970-01-01T00:00:00Z,3,CPU,"), "the model and its version number: {row}");
         assert!(row.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{row}");
         assert!(row.ends_with(",0.3000,damaged,,damaged: dent"), "{row}");
         assert_eq!(lines.next(), None);

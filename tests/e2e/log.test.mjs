@@ -85,6 +85,7 @@ test('every verdict is logged with its decision, survives a reload and exports',
   assert.deepEqual(counted, panel, 'the CSV counts match the panel');
   assert.ok(column('session').every((s) => s === 'drop test 3 December'));
   assert.ok(column('product').every((p) => p === DEMO));
+  assert.ok(column('model_version').every((v) => v === '1'), 'each verdict names the version that judged it (the demo\'s first)');
   assert.deepEqual(column('decision').filter(Boolean).sort(), ['damaged: crack', 'set aside']);
   assert.deepEqual(column('file').sort(), [...cracked, ...good].map((f) => basename(f)).sort());
 
