@@ -293,19 +293,12 @@ pub async fn import(state: AppState, file: UploadedFile) -> Option<ImportQuestio
         import_as_new(state, file, store::new_id()).await;
         return None;
     };
-    let here = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == origin.product).cloned());
-    let (Some(product), Some(library)) = (here, state.library()) else {
+    let Some(product) = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == origin.product).cloned()) else {
         // The product keeps its id, so importing a later version of it finds it here.
         import_as_new(state, file, origin.product).await;
         return None;
     };
-    let current = match library.versions(&product.id).await {
-        Ok(versions) => versions.iter().map(|v| v.number).max().unwrap_or(0),
-        Err(message) => {
-            state.report(message);
-            return None;
-        }
-    };
+    let current = product.version.unwrap_or(0);
     if origin.version <= current {
         return Some(ImportQuestion { file, product, origin, current });
     }
@@ -313,47 +306,46 @@ pub async fn import(state: AppState, file: UploadedFile) -> Option<ImportQuestio
     None
 }
 
-/// Imports a profile file as a new product with library id `id`.
-pub async fn import_as_new(state: AppState, file: UploadedFile, id: String) {
-    let bytes = file.bytes.clone();
-    match client::call(state, Request::Load { file: file.name, product: Some(id.clone()), bytes: file.bytes }, None).await {
-        Ok(Reply::Loaded { profile }) => {
-            let now = now_ms();
-            let product =
-                Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile), version: None };
-            state.bench.update(|b| b.imported(&product.id));
-            save_and_show(state, product, bytes, Change::Imported { version: None });
+/// Has the engine check a profile file completely and make it product `id`'s; None when
+/// it refused (said to the person; the profile it held stays, and the current product's
+/// goes back to it).
+async fn load_file(state: AppState, file: UploadedFile, id: &str) -> Option<ProfileSummary> {
+    match client::call(state, Request::Load { file: file.name, product: Some(id.to_string()), bytes: file.bytes }, None).await {
+        Ok(Reply::Loaded { profile }) => Some(profile),
+        Ok(_) => {
+            state.report("The engine answered an import out of order. Import the file again.");
+            None
         }
-        Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
-        // The profile the engine held stays; if it was not the current product's, the
-        // current one goes back.
         Err(failure) => {
             state.report(failure.message);
             load_current(state);
+            None
         }
     }
+}
+
+/// Imports a profile file as a new product with library id `id`.
+pub async fn import_as_new(state: AppState, file: UploadedFile, id: String) {
+    let bytes = file.bytes.clone();
+    let Some(profile) = load_file(state, file, &id).await else { return };
+    let now = now_ms();
+    let product = Product { id, name: profile.name.clone(), created_ms: now, trained_ms: Some(now), summary: Some(profile), version: None };
+    state.bench.update(|b| b.imported(&product.id));
+    save_and_show(state, product, bytes, Change::Imported { version: None });
 }
 
 /// Imports a profile file, version `origin` of `product` (exported from a library), as
 /// the product's next version, which becomes current.
 pub async fn import_into(state: AppState, file: UploadedFile, mut product: Product, origin: Origin) {
     let bytes = file.bytes.clone();
-    match client::call(state, Request::Load { file: file.name, product: Some(product.id.clone()), bytes: file.bytes }, None).await {
-        Ok(Reply::Loaded { mut profile }) => {
-            remember_current(Some(&product.id));
-            profile.name = product.name.clone();
-            product.summary = Some(profile);
-            product.trained_ms = Some(origin.trained_ms);
-            state.bench.update(|b| b.imported(&product.id));
-            state.calibration.set(None);
-            save_and_show(state, product, bytes, Change::Imported { version: Some(origin.version) });
-        }
-        Ok(_) => state.report("The engine answered an import out of order. Import the file again."),
-        Err(failure) => {
-            state.report(failure.message);
-            load_current(state);
-        }
-    }
+    let Some(mut profile) = load_file(state, file, &product.id).await else { return };
+    remember_current(Some(&product.id));
+    profile.name = product.name.clone();
+    product.summary = Some(profile);
+    product.trained_ms = Some(origin.trained_ms);
+    state.bench.update(|b| b.imported(&product.id));
+    state.calibration.set(None);
+    save_and_show(state, product, bytes, Change::Imported { version: Some(origin.version) });
 }
 
 /// A new, empty product saved to the library (it does not become current).

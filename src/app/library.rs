@@ -20,8 +20,9 @@ async fn export_bytes(library: &Library, product: &Product) -> Result<Vec<u8>, S
     let mut profile = Profile::from_bytes(&product.name, &bytes, None).map_err(|e| e.to_string())?;
     // The file says which product and version it is, so importing it where the product
     // already is replaces it rather than making a copy.
-    let version = library.versions(&product.id).await?.iter().map(|v| v.number).max().unwrap_or(1);
     profile.name = product.name.clone();
+    // A product trained before versions were kept is at its first.
+    let version = product.version.unwrap_or(1);
     profile.origin = Some(Origin { product: product.id.clone(), version, trained_ms: product.trained_ms.unwrap_or(0.0) });
     profile.to_bytes().map_err(|e| e.to_string())
 }
