@@ -246,12 +246,17 @@ const FEW_SHOT_HEADING: &str = "## Few good photos";
 /// replaced is no longer made, so the section is kept as written.
 const FLOAT16_HEADING: &str = "## Model weights in float16";
 
-/// The section of `doc` under `heading`, up to the next `## ` heading.
-fn section_of<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+/// Where the section of `doc` under `heading` lies: from the heading up to the next
+/// `## ` heading (or the end).
+fn section_span(doc: &str, heading: &str) -> Option<std::ops::Range<usize>> {
     let start = doc.find(heading)?;
     let rest = &doc[start + heading.len()..];
-    let end = rest.find("\n## ").map_or(doc.len(), |i| start + heading.len() + i + 1);
-    Some(doc[start..end].trim_end())
+    Some(start..rest.find("\n## ").map_or(doc.len(), |i| start + heading.len() + i + 1))
+}
+
+/// The section of `doc` under `heading`, heading included.
+fn section_of<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+    section_span(doc, heading).map(|span| doc[span].trim_end())
 }
 
 /// `bench-quality --identification` or `--few-shot`: only that section of
@@ -275,12 +280,8 @@ pub fn bench_section(which: &str) -> Result {
 /// `section`, or `section` added at the end.
 fn replace_section(doc: &str, heading: &str, section: &str) -> String {
     let section = section.trim_end();
-    match doc.find(heading) {
-        Some(start) => {
-            let rest = &doc[start + heading.len()..];
-            let end = rest.find("\n## ").map_or(doc.len(), |i| start + heading.len() + i + 1);
-            format!("{}{section}\n\n{}", &doc[..start], &doc[end..]).trim_end().to_string() + "\n"
-        }
+    match section_span(doc, heading) {
+        Some(span) => format!("{}{section}\n\n{}", &doc[..span.start], &doc[span.end..]).trim_end().to_string() + "\n",
         None => format!("{}\n\n{section}\n", doc.trim_end()),
     }
 }
