@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::actions;
 use super::state::AppState;
 use crate::client::versions::{history, Version, KEEP_VERSIONS};
+use crate::client::workbench::Workbench;
 
 fn when(ms: f64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
@@ -45,7 +46,8 @@ pub fn HistoryPanel() -> impl IntoView {
             rolling_back.set(false);
         });
     };
-    let busy = move || rolling_back.get() || state.training() || !state.bench.with(|b| b.idle());
+    // Not while anything trains, loads or calibrates (the current product's training included).
+    let busy = move || rolling_back.get() || !state.bench.with(Workbench::idle);
 
     view! {
         <Show when=move || state.current.with(|c| c.as_ref().is_some_and(|p| p.summary.is_some()))>

@@ -5,8 +5,9 @@
 //! (what the library shows), `profiles` (the profile file of a product, by product id),
 //! `photos` (good and damaged photos, by an automatic key, indexed by product), and a
 //! product's kept versions (`versions`, indexed by product, and `version_profiles`,
-//! each version's profile file by the version's id). Every change is one transaction: when the browser refuses it (a full quota,
-//! say), nothing of it is written and everything saved before stays as it was.
+//! each version's profile file by the version's id). Every change is one transaction:
+//! when the browser refuses it (a full quota, say), nothing of it is written and
+//! everything saved before stays as it was.
 
 use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{Deserialize, Serialize};

@@ -254,9 +254,10 @@ impl<G: GpuBackend> Service<G> {
         Ok(Reply::Recognising { products: self.known.iter().map(|k| k.id.clone()).collect(), skipped })
     }
 
-    /// Which known product `file` shows ([`Self::inspect`] has checked there are some). The photo is embedded once per brightness setting
-    /// the products were trained with; the feature maps made as the active profile sees
-    /// photos come back too, so a CPU inspection need not run the backbone again.
+    /// Which known product `file` shows ([`Self::inspect`] has checked there are some).
+    /// The photo is embedded once per brightness setting the products were trained with;
+    /// the feature maps made as the active profile sees photos come back too, so a CPU
+    /// inspection need not run the backbone again.
     /// `gpu`: the embedding the GPU read back with its inspection, as the active profile
     /// sees photos.
     fn identify(&self, file: &UploadedFile, gpu: Option<GlobalEmbedding>) -> Result<(ProductMatch, Option<Features>)> {
