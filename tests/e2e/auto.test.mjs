@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { usingApp, screenshot, elpv, ROOT } from './harness.mjs';
+import { usingApp, screenshot, elpv, ROOT, upload } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
@@ -16,10 +16,6 @@ const TIRE = join(ROOT, '..', 'shared', 'data', 'mvtec3d-tire');
 const HAVE_TIRE = existsSync(TIRE) && !process.env.DL_NO_TIRE;
 const BRICK = join(ROOT, 'tests', 'data', 'skimage', 'brick.png');
 const DEMO = 'Solar cell, mono (demo)';
-
-function upload(path, name = basename(path)) {
-  return { name, mimeType: 'image/png', buffer: readFileSync(path) };
-}
 
 function tire(split, kind) {
   const dir = join(TIRE, split, kind);

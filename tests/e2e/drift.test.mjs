@@ -3,18 +3,13 @@
 // says the model may be out of date, naming how many were flagged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono, reshoot } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, reshoot, upload } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
 
 const DEMO = 'Solar cell, mono (demo)';
-
-function upload(path) {
-  return { name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) };
-}
 
 /// A photo as a changed station takes it: turned by 20 degrees, zoomed in by 10% and
 /// lit at 80%.
@@ -24,7 +19,7 @@ test('a run of photos from a changed station warns that the model may be out of 
   const { page } = app;
   await page.getByTestId('profile-ready').filter({ hasText: DEMO }).waitFor({ timeout: 300_000 });
   const good = elpvMono('0.0').slice(300, 312);
-  await page.getByTestId('inspect-files').setInputFiles(good.map(upload));
+  await page.getByTestId('inspect-files').setInputFiles(good.map((path) => upload(path)));
   await page.locator('[data-testid=log-total][data-entries="12"]').waitFor({ timeout: 120_000 });
   assert.equal(await page.getByTestId('drift-warning').count(), 0, 'ordinary good cells: no warning');
 

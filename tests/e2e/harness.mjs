@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { readFile, mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { extname, join, normalize, dirname } from 'node:path';
+import { basename, extname, join, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -155,6 +155,11 @@ export function elpv(probability, kind) {
   return readFileSync(labels, 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length === 3 && f[1] === probability && f[2] === kind)
     .map((f) => join(ROOT, 'tests', 'data', 'elpv', f[0]));
+}
+
+/// A PNG photo on disk as a file input takes it (named `name`, its own name by default).
+export function upload(path, name = basename(path)) {
+  return { name, mimeType: 'image/png', buffer: readFileSync(path) };
 }
 
 /// The photo at `path` taken again, drawn in the page's browser: moved by `dx`, `dy`

@@ -6,16 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, upload } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
 
 const DEMO = 'Solar cell, mono (demo)';
-
-function upload(path) {
-  return { name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) };
-}
 
 async function downloaded(page, testid) {
   const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testid).click()]);
@@ -46,7 +42,7 @@ test('every verdict is logged with its decision, survives a reload and exports',
 
   const cracked = elpvMono('1.0').slice(20, 22);
   const good = elpvMono('0.0').slice(300, 302);
-  await page.getByTestId('inspect-files').setInputFiles([...cracked, ...good].map(upload));
+  await page.getByTestId('inspect-files').setInputFiles([...cracked, ...good].map((path) => upload(path)));
   await page.locator('[data-testid=log-total][data-entries="4"]').waitFor({ timeout: 120_000 });
 
   // The worst photo is shown first: confirm its damage as a crack.

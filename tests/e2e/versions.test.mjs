@@ -4,19 +4,15 @@
 // version 3 and imported once the product has moved on asks before replacing it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, upload } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
 
 const DEMO = 'Solar cell, mono (demo)';
-
-function upload(path) {
-  return { name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) };
-}
 
 /// Inspects one photo (none may be shown before) and returns its raw score.
 async function scoreOf(page, path) {
