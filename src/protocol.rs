@@ -40,6 +40,9 @@ pub enum MethodChoice {
     PatchCore,
     /// Both, each with its best settings: the most accurate, and the slowest.
     Ensemble,
+    /// Each of the above, and PatchCore with hand-held copies, tried on the product's own
+    /// photos; the best is kept, and the profile says why (`engine::chooser`).
+    Automatic,
 }
 
 /// How a person asked for a product to be learnt; "mark as good" retrains the same way.
@@ -64,6 +67,8 @@ impl TrainChoice {
             MethodChoice::Padim => TrainSettings::padim(),
             MethodChoice::PatchCore => TrainSettings::patchcore(),
             MethodChoice::Ensemble => TrainSettings::ensemble(),
+            // The chooser decides on hand-held copies itself.
+            MethodChoice::Automatic => return TrainSettings { even_brightness: self.even_brightness, ..TrainSettings::automatic() },
         };
         settings.even_brightness = self.even_brightness;
         settings.augment = self.augment;
@@ -73,6 +78,7 @@ impl TrainChoice {
     /// The choice a profile was trained with.
     pub fn of(profile: &Profile) -> Self {
         let method = match profile.detectors.as_slice() {
+            _ if profile.method.is_some() => MethodChoice::Automatic,
             [one] if matches!(one.model, AnomalyModel::PatchCore(_)) => MethodChoice::PatchCore,
             [_] => MethodChoice::Padim,
             _ => MethodChoice::Ensemble,
@@ -338,6 +344,9 @@ pub struct ProfileSummary {
     /// Summaries saved before this field existed read as PaDiM, as taken.
     #[serde(default)]
     pub choice: TrainChoice,
+    /// Why the method was chosen, when it was chosen automatically.
+    #[serde(default)]
+    pub method_why: Option<String>,
 }
 
 impl ProfileSummary {
@@ -354,6 +363,7 @@ impl ProfileSummary {
             input_size: profile.backbone.input_size,
             cost: profile.cost(),
             choice: TrainChoice::of(profile),
+            method_why: profile.method.as_ref().map(|m| m.why.clone()),
         }
     }
 }

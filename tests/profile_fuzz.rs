@@ -7,6 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use damagelens::engine::chooser::Candidate;
 use damagelens::engine::embed::{gaussian_projection, EmbedConfig, Embedder};
 use damagelens::engine::identify::Gallery;
 use damagelens::engine::padim::PadimModel;
@@ -82,6 +83,12 @@ fn seed_profile() -> Vec<u8> {
         training_images: 12,
         gallery: Some(Gallery { dims: 3, embeddings: vec![0.6, 0.8, 0.0, 0.0, 0.0, 1.0], bound: 0.5 }),
         origin: Some(damagelens::engine::profile::Origin { product: "p1".into(), version: 2, trained_ms: 1.7e12 }),
+        method: Some(damagelens::engine::chooser::report(
+            &[(Candidate::Padim, Some(0.8)), (Candidate::Ensemble, Some(0.9))],
+            Candidate::Ensemble,
+            30,
+            10,
+        )),
     }
     .to_bytes()
     .unwrap()

@@ -23,7 +23,7 @@ fn time_left(p: &Progress) -> String {
 pub fn TrainPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let name = RwSignal::new(String::new());
-    let method = RwSignal::new(MethodChoice::Padim);
+    let method = RwSignal::new(MethodChoice::Automatic);
     let even_brightness = RwSignal::new(false);
     let hand_held = RwSignal::new(false);
     let dragging = RwSignal::new(false);
@@ -96,6 +96,8 @@ pub fn TrainPanel() -> impl IntoView {
             </Show>
             <fieldset class="method">
                 <legend>"Method"</legend>
+                <label><input type="radio" name="method" data-testid="method-auto" checked=move || method.get() == MethodChoice::Automatic
+                    on:change=move |_| method.set(MethodChoice::Automatic)/>" Automatic (recommended): tries each method below on your photos, with and without hand-held copies, and keeps the best; training takes several times as long"</label>
                 <label><input type="radio" name="method" data-testid="method-padim" checked=move || method.get() == MethodChoice::Padim
                     on:change=move |_| method.set(MethodChoice::Padim)/>" PaDiM: fast; best when items sit in the same place in every photo"</label>
                 <label><input type="radio" name="method" data-testid="method-patchcore" checked=move || method.get() == MethodChoice::PatchCore
@@ -105,6 +107,7 @@ pub fn TrainPanel() -> impl IntoView {
                 <label><input type="checkbox" data-testid="even-brightness" prop:checked=move || even_brightness.get()
                     on:change=move |ev| even_brightness.set(event_target_checked(&ev))/>" Even out lighting between photos (not for damage that darkens the whole item)"</label>
                 <label><input type="checkbox" data-testid="hand-held" prop:checked=move || hand_held.get()
+                    disabled=move || method.get() == MethodChoice::Automatic
                     on:change=move |ev| hand_held.set(event_target_checked(&ev))/>
                     {format!(" Photos taken by hand: also learn {HAND_HELD_COPIES} shifted, turned and zoomed copies of each (the heatmap stays on the damage better; training takes {} times as long)", HAND_HELD_COPIES + 1)}</label>
             </fieldset>
@@ -132,6 +135,7 @@ pub fn TrainPanel() -> impl IntoView {
             {move || state.current.get().and_then(|p| p.summary.map(|s| (p.name, s))).map(|(name, s)| view! {
                 <div class="profile" data-testid="profile-ready">
                     <p><strong>{name}</strong>" is ready: "{s.method.clone()}" on "{s.training_images}" good photos."</p>
+                    {s.method_why.map(|why| view! { <p class="hint" data-testid="method-why">{why}</p> })}
                     <p data-testid="profile-threshold">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
                     <p class="hint" data-testid="profile-threshold-method">{s.threshold_method.clone()}</p>
                     {s.check.map(|c| view! { <p class="hint" data-testid="profile-check-band">{c.why}</p> })}

@@ -184,6 +184,9 @@ fn feed(session: &mut EvalSession, root: &Path, samples: &[Sample], calibration:
 fn print_report(profile: &Profile, r: &Report) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "  -  ".into());
     println!("{} ({}, {} training images)", profile.name, profile.method_name(), profile.training_images);
+    if let Some(m) = &profile.method {
+        println!("{}", m.why);
+    }
     println!("threshold {:.3}: {}", r.threshold, r.threshold_method);
     match r.check_from {
         Some(from) => println!("CHECK from {from:.3} up to the threshold: a person looks at those"),

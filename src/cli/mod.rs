@@ -87,6 +87,9 @@ pub enum MethodArg {
     Patchcore,
     /// PaDiM and PatchCore together, each with its best settings (bench/STUDY.md).
     Ensemble,
+    /// Each of the above, and PatchCore with hand-held copies, trained on the same photos;
+    /// the one that best tells made-up damage from held-out good photos is kept.
+    Auto,
 }
 
 #[derive(clap::Args, Clone)]
@@ -129,7 +132,12 @@ impl SettingsArgs {
             MethodArg::Padim => TrainSettings::padim(),
             MethodArg::Patchcore => TrainSettings::patchcore(),
             MethodArg::Ensemble => TrainSettings::ensemble(),
+            MethodArg::Auto => TrainSettings::automatic(),
         };
+        let tuned = self.layers.is_some() || self.dims.is_some() || self.neighbourhood.is_some() || self.coreset.is_some();
+        if s.choose && (tuned || self.augment > 0) {
+            return Err("--method auto weighs the methods with their default settings, hand-held copies included. Leave out --layers, --dims, --neighbourhood, --coreset and --augment, or name a method".into());
+        }
         if s.detectors.len() > 1 && (self.layers.is_some() || self.dims.is_some() || self.neighbourhood.is_some()) {
             return Err("--layers, --dims and --neighbourhood set up one method; the ensemble uses PaDiM's and PatchCore's best settings. Leave them out, or train --method padim or patchcore".into());
         }
@@ -329,6 +337,9 @@ fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: 
         cost.bank_size.map(|n| format!(", memory bank of {n} patches")).unwrap_or_default(),
         cost.multiply_adds_per_image as f64 / 1e6,
     );
+    if let Some(m) = &profile.method {
+        eprintln!("  {}", m.why);
+    }
     Ok(())
 }
 

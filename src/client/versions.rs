@@ -118,6 +118,7 @@ mod tests {
             input_size: 224,
             cost: ModelCost { bank_size: None, model_bytes: 0, multiply_adds_per_image: 0 },
             choice: Default::default(),
+            method_why: None,
         }
     }
 

@@ -6,6 +6,7 @@ use sha2::Digest;
 use super::backbone::Backbone;
 use super::calibration_stats::{calibrated, normal_statistics};
 use super::capture::{CaptureReference, CaptureStats};
+use super::chooser::{self, Candidate, MethodReport, CANDIDATE_COPIES};
 use super::clock::{StageTimes, Stopwatch};
 use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::handheld::HandHeld;
@@ -16,7 +17,7 @@ use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Band, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
-use super::settings::{Method, TrainSettings, HELD_OUT_FROM, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
+use super::settings::{DetectorSettings, Method, TrainSettings, HELD_OUT_FROM, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
 use super::EngineError;
 
 /// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
@@ -285,6 +286,12 @@ pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScal
     Ok(sum)
 }
 
+/// Keeps the items whose flag is set.
+fn keep_flagged<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut flags = keep.iter();
+    items.retain(|_| *flags.next().unwrap_or(&false));
+}
+
 /// What the model is being fitted from, per method.
 #[derive(Clone)]
 enum Fit {
@@ -327,6 +334,35 @@ struct Member {
     fit: Fit,
     grid: Option<(usize, usize)>,
     holdout: Vec<PatchGrid>,
+    /// Learns the hand-held copies of each photo.
+    copies: bool,
+    /// The candidate it belongs to, while the method is being chosen.
+    candidate: Option<Candidate>,
+}
+
+impl Member {
+    fn new(inspector: &Inspector, settings: &DetectorSettings, copies: bool, candidate: Option<Candidate>) -> Result<Self, EngineError> {
+        let fit = match settings.method {
+            Method::Padim => Fit::Padim(None),
+            Method::PatchCore { coreset_ratio } => Fit::PatchCore { ratio: coreset_ratio, patches: Vec::new() },
+        };
+        let embedder = Embedder::new(settings.embed.clone(), inspector.manifest())?;
+        Ok(Member { embedder, fit, grid: None, holdout: Vec::new(), copies, candidate })
+    }
+
+    /// Fitted on the learnt photos; with `few`, on the held-out ones too.
+    fn held_out_model(&self, few: bool) -> Result<AnomalyModel, EngineError> {
+        let (dims, seed) = (self.embedder.out_dims(), self.embedder.config().seed);
+        if few {
+            let mut fit = self.fit.clone();
+            for grid in &self.holdout {
+                fit.add(grid)?;
+            }
+            fit.model(dims, seed, few)
+        } else {
+            self.fit.model(dims, seed, few)
+        }
+    }
 }
 
 /// The unlearnt hand-held copies of a product of few photos: each detector's patch grids
@@ -334,6 +370,8 @@ struct Member {
 struct Probes {
     grids: Vec<Vec<PatchGrid>>,
     embeddings: Vec<GlobalEmbedding>,
+    /// The copies themselves, for made-up damage while the method is being chosen.
+    photos: Vec<RgbImage>,
 }
 
 /// Trains a profile one image at a time, so a caller can report progress and skip a bad
@@ -352,33 +390,40 @@ pub struct Trainer {
     /// The first photos (file, shot key, resized photo), kept until enough have come to
     /// hold some out: a product of fewer is judged on unlearnt copies of them, made only then.
     early: Vec<(String, String, RgbImage)>,
+    /// Choosing the method: the held-out photos, which get made-up damage at the end.
+    choosing: bool,
+    held_photos: Vec<RgbImage>,
 }
 
 impl Trainer {
     pub fn new(inspector: &Inspector, settings: &TrainSettings) -> Result<Self, EngineError> {
-        if settings.detectors.is_empty() {
+        let mut members = Vec::new();
+        if settings.choose {
+            for candidate in Candidate::ALL {
+                let own = candidate.settings();
+                for d in &own.detectors {
+                    members.push(Member::new(inspector, d, own.augment > 0, Some(candidate))?);
+                }
+            }
+        } else {
+            for d in &settings.detectors {
+                members.push(Member::new(inspector, d, settings.augment > 0, None)?);
+            }
+        }
+        if members.is_empty() {
             return Err(EngineError::Training("no detector to train; choose PaDiM, PatchCore or both".into()));
         }
-        let members = settings
-            .detectors
-            .iter()
-            .map(|d| {
-                let fit = match d.method {
-                    Method::Padim => Fit::Padim(None),
-                    Method::PatchCore { coreset_ratio } => Fit::PatchCore { ratio: coreset_ratio, patches: Vec::new() },
-                };
-                Ok(Member { embedder: Embedder::new(d.embed.clone(), inspector.manifest())?, fit, grid: None, holdout: Vec::new() })
-            })
-            .collect::<Result<_, EngineError>>()?;
         Ok(Trainer {
             inspector: inspector.clone(),
             members,
             even_brightness: settings.even_brightness,
-            augment: settings.augment,
+            augment: if settings.choose { CANDIDATE_COPIES } else { settings.augment },
             seen: 0,
             captures: Vec::new(),
             photos: Vec::new(),
             early: Vec::new(),
+            choosing: settings.choose,
+            held_photos: Vec::new(),
         })
     }
 
@@ -394,7 +439,7 @@ impl Trainer {
                     AnomalyModel::Padim(_) => Fit::Padim(None),
                     AnomalyModel::PatchCore(_) => Fit::PatchCore { ratio: PATCHCORE_CORESET_RATIO, patches: Vec::new() },
                 };
-                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new() }
+                Member { embedder: d.embedder.clone(), fit, grid: None, holdout: Vec::new(), copies: profile.augment > 0, candidate: None }
             })
             .collect();
         Ok(Trainer {
@@ -406,6 +451,8 @@ impl Trainer {
             captures: Vec::new(),
             photos: Vec::new(),
             early: Vec::new(),
+            choosing: false,
+            held_photos: Vec::new(),
         })
     }
 
@@ -423,13 +470,16 @@ impl Trainer {
         // as the person took them.
         let key = format!("{}/{file}", self.seen);
         let mut copies = Vec::new();
-        if !held_out {
+        if !held_out && self.members.iter().any(|m| m.copies) {
             for copy in 1..=self.augment {
                 copies.push(self.shot(file, &key, &image, u64::from(copy))?.0);
             }
         }
         // Until enough photos have come to hold some out, each is kept: a product of fewer
         // is judged on unlearnt copies of them ([`Self::probes`]).
+        if held_out && self.choosing {
+            self.held_photos.push(image.clone());
+        }
         if self.seen < HELD_OUT_FROM {
             self.early.push((file.to_string(), key, image));
         }
@@ -439,8 +489,10 @@ impl Trainer {
                 m.holdout.push(grid);
             } else {
                 m.fit.add(&grid)?;
-                for copy in &copies {
-                    m.fit.add(&copy[i])?;
+                if m.copies {
+                    for copy in &copies {
+                        m.fit.add(&copy[i])?;
+                    }
                 }
             }
         }
@@ -449,21 +501,28 @@ impl Trainer {
 
     /// A hand-held copy of a photo (seeded by `seed` and the photo's `key`): each
     /// detector's patch grid of it, and its global embedding.
-    fn shot(&self, file: &str, key: &str, image: &RgbImage, seed: u64) -> Result<(Vec<PatchGrid>, GlobalEmbedding), EngineError> {
-        let shot = HandHeld::default().shot(seed, key, image.dimensions());
-        let maps = self.inspector.backbone.run(self.inspector.preprocess.tensor(&shot.photo(image), self.even_brightness))?;
-        Ok((self.grids(file, &maps)?, GlobalEmbedding::from_maps(&maps)?))
+    fn shot(&self, file: &str, key: &str, image: &RgbImage, seed: u64) -> Result<(Vec<PatchGrid>, GlobalEmbedding, RgbImage), EngineError> {
+        let photo = HandHeld::default().shot(seed, key, image.dimensions()).photo(image);
+        let maps = self.run(&photo)?;
+        Ok((self.grids(file, &maps)?, GlobalEmbedding::from_maps(&maps)?, photo))
+    }
+
+    fn run(&self, photo: &RgbImage) -> Result<Vec<FeatureMap>, EngineError> {
+        self.inspector.backbone.run(self.inspector.preprocess.tensor(photo, self.even_brightness))
     }
 
     /// The unlearnt hand-held copies of a product of few photos, [`PROBES_PER_PHOTO`] of
     /// each: its threshold is chosen on them, and they widen its identification gallery.
     fn probes(&self) -> Result<Probes, EngineError> {
-        let mut probes = Probes { grids: vec![Vec::new(); self.members.len()], embeddings: Vec::new() };
+        let mut probes = Probes { grids: vec![Vec::new(); self.members.len()], embeddings: Vec::new(), photos: Vec::new() };
         for (file, key, image) in &self.early {
             for probe in 0..PROBES_PER_PHOTO {
-                let (grids, embedding) = self.shot(file, key, image, PROBE_SEED + probe)?;
+                let (grids, embedding, photo) = self.shot(file, key, image, PROBE_SEED + probe)?;
                 probes.grids.iter_mut().zip(grids).for_each(|(member, grid)| member.push(grid));
                 probes.embeddings.push(embedding);
+                if self.choosing {
+                    probes.photos.push(photo);
+                }
             }
         }
         Ok(probes)
@@ -489,15 +548,24 @@ impl Trainer {
     /// fitted on scores lower than a new one).
     pub fn held_out(&self) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
         let probes = if self.few() { Some(self.probes()?) } else { None };
-        self.held_out_on(probes.as_ref())
+        self.held_out_on(probes.as_ref(), self.held_out_models()?)
     }
 
-    /// [`Self::held_out`]; with `probes` (too few photos to hold some out), every photo is
-    /// learnt and the unlearnt hand-held copies play the held-out photos' part.
-    fn held_out_on(&self, probes: Option<&Probes>) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
-        let few = probes.is_some();
-        let tests = |i: usize| probes.map_or(&self.members[i].holdout, |p| &p.grids[i]);
-        let photos = if self.members.is_empty() { 0 } else { tests(0).len() };
+    /// Each member fitted without the held-out photos (with them, when too few came to
+    /// hold some out).
+    fn held_out_models(&self) -> Result<Vec<AnomalyModel>, EngineError> {
+        self.members.iter().map(|m| m.held_out_model(self.few())).collect()
+    }
+
+    /// The photos each member is judged on before the threshold is chosen: the held-out
+    /// ones, or with `probes` (too few photos to hold some out) the unlearnt hand-held copies.
+    fn tests<'a>(&'a self, probes: Option<&'a Probes>, member: usize) -> &'a [PatchGrid] {
+        probes.map_or(&self.members[member].holdout, |p| &p.grids[member])
+    }
+
+    /// [`Self::held_out`] with the members' `models` of [`Self::held_out_models`].
+    fn held_out_on(&self, probes: Option<&Probes>, models: Vec<AnomalyModel>) -> Result<(Vec<Detector>, Vec<AnomalyMap>), EngineError> {
+        let photos = if self.members.is_empty() { 0 } else { self.tests(probes, 0).len() };
         if photos == 0 {
             return Err(EngineError::Training(format!(
                 "{} usable photo(s) of good items; at least {MIN_TRAINING_IMAGES} are needed",
@@ -507,17 +575,8 @@ impl Trainer {
         let ensemble = self.members.len() > 1;
         let mut detectors = Vec::with_capacity(self.members.len());
         let mut member_maps = Vec::with_capacity(self.members.len());
-        for (i, m) in self.members.iter().enumerate() {
-            let model = if few {
-                let mut fit = m.fit.clone();
-                for grid in &m.holdout {
-                    fit.add(grid)?;
-                }
-                fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?
-            } else {
-                m.fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?
-            };
-            let maps = tests(i).iter().map(|grid| self.inspector.map_of(&model, grid)).collect::<Result<Vec<_>, _>>()?;
+        for ((i, m), model) in self.members.iter().enumerate().zip(models) {
+            let maps = self.maps_of(&model, self.tests(probes, i))?;
             let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
             detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale });
             member_maps.push(maps);
@@ -528,6 +587,50 @@ impl Trainer {
         Ok((detectors, maps))
     }
 
+    fn maps_of(&self, model: &AnomalyModel, grids: &[PatchGrid]) -> Result<Vec<AnomalyMap>, EngineError> {
+        grids.iter().map(|grid| self.inspector.map_of(model, grid)).collect()
+    }
+
+    /// Keeps the candidate whose image scores best tell made-up damage on the photos it
+    /// is judged on from those photos as they are ([`crate::engine::chooser`]), and drops
+    /// the other candidates' members (and their `models` and probes).
+    fn choose(&mut self, probes: &mut Option<Probes>, models: &mut Vec<AnomalyModel>) -> Result<MethodReport, EngineError> {
+        let goods: &[RgbImage] = probes.as_ref().map_or(&self.held_photos, |p| &p.photos);
+        let mut damaged: Vec<Vec<PatchGrid>> = vec![Vec::new(); self.members.len()];
+        for (i, photo) in goods.iter().enumerate() {
+            for kind in 0..chooser::KINDS {
+                let maps = self.run(&chooser::damaged_copy(photo, i as u64, kind))?;
+                damaged.iter_mut().zip(self.grids("made-up damage", &maps)?).for_each(|(member, grid)| member.push(grid));
+            }
+        }
+        let (damaged_count, good_count) = (damaged[0].len(), goods.len());
+        let mut scores = Vec::with_capacity(Candidate::ALL.len());
+        for candidate in Candidate::ALL {
+            let own: Vec<usize> = (0..self.members.len()).filter(|&i| self.members[i].candidate == Some(candidate)).collect();
+            let good: Vec<Vec<AnomalyMap>> =
+                own.iter().map(|&i| self.maps_of(&models[i], self.tests(probes.as_ref(), i))).collect::<Result<_, _>>()?;
+            let bad: Vec<Vec<AnomalyMap>> = own.iter().map(|&i| self.maps_of(&models[i], &damaged[i])).collect::<Result<_, _>>()?;
+            let scales: Vec<MapScale> = good.iter().map(|m| if own.len() > 1 { MapScale::of(m) } else { MapScale::IDENTITY }).collect();
+            let image_scores = |maps: &[Vec<AnomalyMap>]| -> Result<Vec<f32>, EngineError> {
+                (0..maps.first().map_or(0, Vec::len))
+                    .map(|p| combine(&mut maps.iter().zip(&scales).map(|(m, s)| Ok((m[p].clone(), *s)))).map(|m| m.max()))
+                    .collect()
+            };
+            scores.push((candidate, chooser::pairwise_auroc(&image_scores(&bad)?, &image_scores(&good)?)));
+        }
+        let chosen = chooser::decide(&scores).ok_or(EngineError::NothingLearnt)?;
+        let keep: Vec<bool> = self.members.iter().map(|m| m.candidate == Some(chosen)).collect();
+        keep_flagged(&mut self.members, &keep);
+        keep_flagged(models, &keep);
+        if let Some(p) = probes {
+            keep_flagged(&mut p.grids, &keep);
+        }
+        self.members.iter_mut().for_each(|m| m.candidate = None);
+        self.augment = chosen.settings().augment;
+        self.choosing = false;
+        Ok(chooser::report(&scores, chosen, damaged_count, good_count))
+    }
+
     /// Too few photos came to hold some out ([`HELD_OUT_FROM`]).
     fn few(&self) -> bool {
         self.seen < HELD_OUT_FROM
@@ -535,7 +638,7 @@ impl Trainer {
 
     /// Fits on the training part; on the held-out part, puts the detectors on a common
     /// scale and chooses the threshold; then refits on everything so no photo is wasted.
-    pub fn finish(self, name: &str) -> Result<Profile, EngineError> {
+    pub fn finish(mut self, name: &str) -> Result<Profile, EngineError> {
         let few = self.few();
         if self.seen < MIN_TRAINING_IMAGES {
             return Err(EngineError::Training(format!(
@@ -543,8 +646,10 @@ impl Trainer {
                 self.seen
             )));
         }
-        let probes = if few { Some(self.probes()?) } else { None };
-        let (held_out, maps) = self.held_out_on(probes.as_ref())?;
+        let mut probes = if few { Some(self.probes()?) } else { None };
+        let mut models = self.held_out_models()?;
+        let method = if self.choosing { Some(self.choose(&mut probes, &mut models)?) } else { None };
+        let (held_out, maps) = self.held_out_on(probes.as_ref(), models)?;
         let scores: Vec<f32> = maps.iter().map(AnomalyMap::max).collect();
         let lo = maps.iter().map(AnomalyMap::min).fold(f32::INFINITY, f32::min);
         let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -592,6 +697,7 @@ impl Trainer {
                 None => self.photos,
             })?),
             origin: None,
+            method,
         })
     }
 }

@@ -6,6 +6,7 @@
 pub mod backbone;
 pub mod calibration_stats;
 pub mod capture;
+pub mod chooser;
 pub mod clock;
 pub mod embed;
 pub mod error;

@@ -19,6 +19,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::capture::CaptureReference;
+use super::chooser::MethodReport;
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::identify::{Gallery, GalleryHeader, EMBEDDING_KIND, MAX_GALLERY};
 use super::padim::PadimModel;
@@ -155,6 +156,8 @@ pub struct Profile {
     /// The library product and version this file was exported as; None for a profile
     /// fresh from training, and in files exported before versions.
     pub origin: Option<Origin>,
+    /// Why the method was chosen, when it was chosen automatically.
+    pub method: Option<MethodReport>,
 }
 
 /// Which product and version of a library a profile file is: importing it where that
@@ -219,6 +222,10 @@ struct Header {
     /// Absent in files exported before versions, and in fresh trainings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     origin: Option<Origin>,
+    /// Absent unless the method was chosen automatically (version 1 used `method` for
+    /// its detector's method).
+    #[serde(rename = "chosen_method", default, skip_serializing_if = "Option::is_none")]
+    method: Option<MethodReport>,
     /// Written for people reading the file; recomputed from the tensors on reading.
     cost: Option<ModelCost>,
 }
@@ -267,6 +274,7 @@ impl Profile {
             training_images: self.training_images,
             gallery: self.gallery.as_ref().map(Gallery::header),
             origin: self.origin.clone(),
+            method: self.method.clone(),
             cost: Some(self.cost()),
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -338,6 +346,9 @@ impl Profile {
             && cal.expected_flagged.is_none_or(|f| (0.0..=1.0).contains(&f));
         if header.origin.as_ref().is_some_and(|o| !o.is_valid()) {
             return Err(bad("the product and version it was exported as are not valid".into()));
+        }
+        if header.method.as_ref().is_some_and(|m| !m.is_valid()) {
+            return Err(bad("the reason its method was chosen is not valid".into()));
         }
         if header.capture.is_some_and(|c| !c.is_valid()) {
             return Err(bad("the capture reference (sharpness, brightness, glare) is not valid".into()));
@@ -443,6 +454,7 @@ impl Profile {
             training_images: header.training_images,
             gallery,
             origin: header.origin,
+            method: header.method,
         })
     }
 }
@@ -506,6 +518,7 @@ mod tests {
             training_images: 12,
             gallery: None,
             origin: Some(Origin { product: "p18f2a9c3d".into(), version: 3, trained_ms: 1.7e12 }),
+            method: None,
         }
     }
 
@@ -664,6 +677,20 @@ mod tests {
         }
         let fresh = Profile { origin: None, ..profile(false) };
         assert_eq!(Profile::from_bytes("n", &fresh.to_bytes().unwrap(), None).unwrap().origin, None);
+    }
+
+    #[test]
+    fn keeps_why_its_method_was_chosen_and_refuses_a_forged_reason() {
+        use crate::engine::chooser::{report, Candidate};
+        let chosen = Profile {
+            method: Some(report(&[(Candidate::Padim, Some(0.75)), (Candidate::PatchCore, Some(0.9))], Candidate::PatchCore, 30, 10)),
+            ..profile(true)
+        };
+        let bytes = chosen.to_bytes().unwrap();
+        assert_eq!(Profile::from_bytes("m", &bytes, None).unwrap(), chosen);
+        let forged = patched(&bytes, r#"\"chosen\":\"PatchCore\""#, r#"\"chosen\":\"Patch<i>X\""#);
+        let err = Profile::from_bytes("m.dlprofile", &forged, None).unwrap_err().to_string();
+        assert!(err.contains("m.dlprofile") && err.contains("method was chosen"), "{err}");
     }
 
     #[test]

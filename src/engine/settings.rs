@@ -43,6 +43,10 @@ pub struct TrainSettings {
     /// knows the item as a tablet held by hand sees it. 0 learns the photos as they are.
     #[serde(default)]
     pub augment: u32,
+    /// Train every [`crate::engine::chooser::Candidate`] and keep the one that best tells
+    /// made-up damage from held-out good photos; `detectors` and `augment` are then unused.
+    #[serde(default)]
+    pub choose: bool,
 }
 
 impl DetectorSettings {
@@ -60,12 +64,17 @@ impl DetectorSettings {
 impl TrainSettings {
     /// PaDiM, the recommended start: strides 8 and 16 projected to 100 dimensions.
     pub fn padim() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)], even_brightness: false, augment: 0 }
+        TrainSettings {
+            detectors: vec![DetectorSettings::padim(&["feat_s8", "feat_s16"], 1)],
+            even_brightness: false,
+            augment: 0,
+            choose: false,
+        }
     }
 
     /// PatchCore: the same layers with 3x3 neighbourhood aggregation, a 1% coreset.
     pub fn patchcore() -> Self {
-        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false, augment: 0 }
+        TrainSettings { detectors: vec![DetectorSettings::patchcore(3)], even_brightness: false, augment: 0, choose: false }
     }
 
     /// The most accurate setting measured (bench/STUDY.md): PaDiM on strides 4, 8 and 16
@@ -77,6 +86,12 @@ impl TrainSettings {
             detectors: vec![DetectorSettings::padim(&["feat_s4", "feat_s8", "feat_s16"], 3), DetectorSettings::patchcore(5)],
             even_brightness: false,
             augment: 0,
+            choose: false,
         }
+    }
+
+    /// The method chosen for the product from its own photos ([`crate::engine::chooser`]).
+    pub fn automatic() -> Self {
+        TrainSettings { detectors: Vec::new(), even_brightness: false, augment: 0, choose: true }
     }
 }

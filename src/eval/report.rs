@@ -69,6 +69,12 @@ pub struct Report {
     /// Wall-clock figures of the run that produced the report, when measured.
     #[serde(default)]
     pub timing: Option<Timing>,
+    /// The method that scored the photos, and why it was chosen when it was chosen
+    /// automatically; absent in reports made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_why: Option<String>,
     #[serde(flatten)]
     pub overall: Metrics,
     pub categories: BTreeMap<String, Metrics>,
@@ -180,6 +186,8 @@ pub fn report(items: &[EvalItem], map_size: usize, threshold: f32, check_from: O
         threshold_method: threshold_method.to_string(),
         check_from,
         timing: None,
+        method: None,
+        method_why: None,
         overall: metrics(&all, map_size, threshold, check_from),
         categories,
     }

@@ -145,6 +145,10 @@ impl EvalSession {
         }
         let mut report = report(&self.items, self.map_size()?, threshold, self.check_from, &method);
         report.timing = timing;
+        if let Ok(profile) = self.profile() {
+            report.method = Some(profile.method.as_ref().map_or_else(|| profile.method_name(), |m| m.chosen.clone()));
+            report.method_why = profile.method.as_ref().map(|m| m.why.clone());
+        }
         Ok(report)
     }
 
