@@ -40,7 +40,7 @@ pub enum MethodChoice {
     PatchCore,
     /// Both, each with its best settings: the most accurate, and the slowest.
     Ensemble,
-    /// Each of the above, and PatchCore with hand-held copies, tried on the product's own
+    /// Each of the above, PaDiM and PatchCore also with hand-held copies, tried on the product's own
     /// photos; the best is kept, and the profile says why (`engine::chooser`).
     Automatic,
 }

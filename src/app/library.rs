@@ -148,6 +148,8 @@ pub fn LibraryPanel() -> impl IntoView {
                     {p.summary.clone().map(|s| view! {
                         <dl class="details">
                             <dt>"Backbone"</dt><dd>{format!("{} at {} px", s.backbone, s.input_size)}</dd>
+                            <dt>"Method"</dt><dd data-testid="product-method">{s.method.clone()}
+                                {s.method_why.clone().map(|why| view! { <span class="hint">" · "{why}</span> })}</dd>
                             <dt>"Hand-held copies"</dt><dd>{match s.choice.augment {
                                 0 => "none: photos learnt as taken".to_string(),
                                 n => format!("{n} shifted, turned and zoomed copies of each photo"),

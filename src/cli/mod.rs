@@ -87,7 +87,7 @@ pub enum MethodArg {
     Patchcore,
     /// PaDiM and PatchCore together, each with its best settings (bench/STUDY.md).
     Ensemble,
-    /// Each of the above, and PatchCore with hand-held copies, trained on the same photos;
+    /// Each of the above, PaDiM and PatchCore also with hand-held copies, trained on the same photos;
     /// the one that best tells made-up damage from held-out good photos is kept.
     Auto,
 }

@@ -29,21 +29,25 @@ pub const KINDS: u64 = 3;
 /// in how many they find (damage every method finds ranks none above another).
 const CONTRAST: f64 = 0.5;
 
-/// A method the chooser weighs, cheapest first.
+/// A method the chooser weighs, cheapest to run first (hand-held copies cost training
+/// time only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Candidate {
     Padim,
+    PadimHandHeld,
     PatchCore,
     PatchCoreHandHeld,
     Ensemble,
 }
 
 impl Candidate {
-    pub const ALL: [Candidate; 4] = [Candidate::Padim, Candidate::PatchCore, Candidate::PatchCoreHandHeld, Candidate::Ensemble];
+    pub const ALL: [Candidate; 5] =
+        [Candidate::Padim, Candidate::PadimHandHeld, Candidate::PatchCore, Candidate::PatchCoreHandHeld, Candidate::Ensemble];
 
     pub fn name(self) -> &'static str {
         match self {
             Candidate::Padim => "PaDiM",
+            Candidate::PadimHandHeld => "PaDiM with hand-held copies",
             Candidate::PatchCore => "PatchCore",
             Candidate::PatchCoreHandHeld => "PatchCore with hand-held copies",
             Candidate::Ensemble => "Ensemble",
@@ -54,15 +58,34 @@ impl Candidate {
     pub fn settings(self) -> TrainSettings {
         match self {
             Candidate::Padim => TrainSettings::padim(),
+            Candidate::PadimHandHeld => TrainSettings { augment: CANDIDATE_COPIES, ..TrainSettings::padim() },
             Candidate::PatchCore => TrainSettings::patchcore(),
             Candidate::PatchCoreHandHeld => TrainSettings { augment: CANDIDATE_COPIES, ..TrainSettings::patchcore() },
             Candidate::Ensemble => TrainSettings::ensemble(),
         }
     }
 
-    /// Searches every position for the nearest good patch instead of learning each position.
-    fn searches(self) -> bool {
-        !matches!(self, Candidate::Padim)
+    /// What winning says about the person's photos, in plain words.
+    fn photos(self) -> &'static str {
+        match self {
+            Candidate::Padim => "Your items sit in the same place in every photo, so learning what belongs at each spot works well.",
+            Candidate::PadimHandHeld => {
+                "Your items sit in about the same place in every photo, so learning what belongs at each spot works well; \
+                 learning shifted and turned copies of each photo too lets it allow for a camera held by hand."
+            }
+            Candidate::PatchCore => {
+                "Your items sit in different places or look different from photo to photo, so looking for each patch \
+                 anywhere in the good photos works better than learning what belongs at each spot."
+            }
+            Candidate::PatchCoreHandHeld => {
+                "Your items sit in different places or look different from photo to photo, so looking for each patch \
+                 anywhere in the good photos works better than learning what belongs at each spot; learning shifted and \
+                 turned copies of each photo too helps with a camera held by hand."
+            }
+            Candidate::Ensemble => {
+                "Learning what belongs at each spot and looking for each patch anywhere did better together than either alone."
+            }
+        }
     }
 }
 
@@ -127,16 +150,6 @@ pub fn decide(scores: &[(Candidate, Option<f64>)]) -> Option<Candidate> {
 /// The report of a choice, with the reason in plain words.
 pub fn report(scores: &[(Candidate, Option<f64>)], chosen: Candidate, damaged: usize, good: usize) -> MethodReport {
     let score_of = |c: Candidate| scores.iter().find(|(s, _)| *s == c).and_then(|(_, s)| *s);
-    let padim = score_of(Candidate::Padim).unwrap_or(f64::NAN);
-    let best_search = scores.iter().filter(|(c, _)| c.searches()).filter_map(|(_, s)| *s).fold(f64::NEG_INFINITY, f64::max);
-    let photos = if chosen.searches() && best_search > padim + TIE {
-        "Your items sit in different places or look different from photo to photo, so a method that looks for each patch \
-         anywhere in the good photos works better than one that learns what belongs at each spot."
-    } else if !chosen.searches() || padim + TIE >= best_search {
-        "Your items sit in the same place in every photo, so learning what belongs at each spot works well."
-    } else {
-        ""
-    };
     let (best, best_score) =
         scores.iter().filter_map(|(c, s)| s.map(|s| (*c, s))).fold((chosen, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
     let own = score_of(chosen).unwrap_or(f64::NAN);
@@ -150,12 +163,13 @@ pub fn report(scores: &[(Candidate, Option<f64>)], chosen: Candidate, damaged: u
     let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
     let why = format!(
         "Chosen automatically: {} told {damaged} copies of your good photos with made-up scratches, stains and misplaced \
-         patches from {good} good photos it had not learnt {how}{others}). {photos}",
-        chosen.name()
+         patches from {good} good photos it had not learnt {how}{others}). {}",
+        chosen.name(),
+        chosen.photos()
     );
     MethodReport {
         chosen: chosen.name().to_string(),
-        why: why.trim_end().to_string(),
+        why,
         scores: scores.iter().filter_map(|(c, s)| s.map(|s| (c.name().to_string(), s as f32))).collect(),
         damaged,
         good,

@@ -1,8 +1,8 @@
 // Photos taken by hand: a person teaches a product from shaky tablet shots (each good
-// cell shifted, turned, zoomed and lit a little differently), ticks "Photos taken by
-// hand", and the product then flags a hand-held shot of a cracked cell (DAMAGED, or
-// CHECK for a person) and scores it above a hand-held shot of an unseen good cell, which
-// is not DAMAGED.
+// cell shifted, turned, zoomed and lit a little differently) with the method left on
+// Automatic; the page says which method was chosen and why, and the product then flags a
+// hand-held shot of a cracked cell (DAMAGED, or CHECK for a person) and scores it above a
+// hand-held shot of an unseen good cell, which is not DAMAGED.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
@@ -34,12 +34,23 @@ test('a product taught from hand-held shots flags a hand-held shot of a cracked 
   for (let i = 0; i < 30; i++) shots.push(await handHeld(good[200 + i], i + 1));
   await page.getByTestId('train-files').setInputFiles(shots);
   await page.getByTestId('photo-count').filter({ hasText: '30 good photo(s) saved' }).waitFor({ timeout: 60_000 });
-  await page.getByTestId('hand-held').check();
+  // Automatic is the default and decides on hand-held copies itself; a person who
+  // names a method may ask for the copies.
+  assert.ok(await page.getByTestId('method-auto').isChecked());
+  assert.ok(await page.getByTestId('hand-held').isDisabled());
+  await page.getByTestId('method-patchcore').check();
+  assert.ok(await page.getByTestId('hand-held').isEnabled());
+  await page.getByTestId('method-auto').check();
   await page.getByTestId('train-start').and(page.locator(':enabled')).waitFor({ timeout: 300_000 });
   await page.getByTestId('train-start').click();
   await page.getByTestId('profile-ready').filter({ hasText: 'Cells, by hand' }).waitFor({ timeout: 600_000 });
   assert.match(await page.getByTestId('current-product').innerText(), /Cells, by hand/);
-  assert.match(await page.locator('.details').innerText(), /3 shifted, turned and zoomed copies of each photo/);
+  // Six held-out shots (one in five of 30), three kinds of made-up damage on each.
+  const why = await page.getByTestId('method-why').innerText();
+  assert.match(why, /^Chosen automatically: (PaDiM|PatchCore|PatchCore with hand-held copies|Ensemble) told 18 copies .* from 6 good photos/);
+  assert.match(why, /PaDiM \d\.\d{3}|PaDiM told/);
+  assert.ok((await page.getByTestId('product-method').innerText()).includes(why), 'the product says why too');
+  await screenshot(page, '59-hand-held-method-chosen');
 
   const verdict = page.getByTestId('verdict');
   await page.getByTestId('inspect-files').setInputFiles(await handHeld(CRACKED, 101));
