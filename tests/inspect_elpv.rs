@@ -73,6 +73,44 @@ fn the_ensemble_ranks_cracked_cells_above_good_ones_and_survives_its_file() {
     assert_eq!(score(&reread, &cracked[0]), damaged[0]);
 }
 
+/// The chooser, end to end on real cells: it weighs every candidate, keeps one that tells
+/// made-up damage from the held-out photos best (or as well, for less work), trains it
+/// exactly as naming that method would, says why in the profile, and the file keeps it.
+/// With fewer than 10 photos the unlearnt hand-held copies are what it judges on.
+#[test]
+fn the_chooser_keeps_the_best_candidate_trained_as_if_named() {
+    use damagelens::engine::chooser::{Candidate, TIE};
+    use damagelens::engine::profile::Profile;
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let train = |settings: &TrainSettings, n: usize| {
+        let mut trainer = Trainer::new(&inspector, settings).unwrap();
+        for file in &good[..n] {
+            trainer.add(file, &common::read(file)).unwrap();
+        }
+        trainer.finish("solar cell").unwrap()
+    };
+    for (n, good_photos) in [(15, 3), (4, 8)] {
+        let chosen = train(&TrainSettings::automatic(), n);
+        let report = chosen.method.clone().expect("the profile says why its method was chosen");
+        eprintln!("{n} photos: {}", report.why);
+        assert_eq!(report.scores.len(), Candidate::ALL.len());
+        assert_eq!((report.good, report.damaged), (good_photos, 3 * good_photos));
+        let pick = *Candidate::ALL.iter().find(|c| c.name() == report.chosen).unwrap();
+        let best = report.scores.iter().map(|(_, s)| *s).fold(f32::NEG_INFINITY, f32::max);
+        let own = report.scores.iter().find(|(name, _)| *name == report.chosen).unwrap().1;
+        assert!(f64::from(best - own) <= TIE, "{report:?}");
+        assert!(report.why.starts_with(&format!("Chosen automatically: {}", pick.name())));
+        let named = train(&pick.settings(), n);
+        assert_eq!(chosen.detectors, named.detectors, "{}", pick.name());
+        assert_eq!((chosen.augment, &chosen.calibration), (named.augment, &named.calibration));
+        assert_eq!(named.method, None);
+        let reread = Profile::from_bytes("solar.dlprofile", &chosen.to_bytes().unwrap(), None).unwrap();
+        assert_eq!(reread.method, Some(report));
+    }
+}
+
 /// A product of one or three photos: every photo is learnt, the threshold comes from
 /// hand-held copies the model never learns (and it says so), and the copies widen the
 /// identification gallery. (How well so few photos judge: bench/QUALITY.md, few good photos.)
