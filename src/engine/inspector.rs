@@ -475,11 +475,11 @@ impl Trainer {
                 copies.push(self.shot(file, &key, &image, u64::from(copy))?.0);
             }
         }
-        // Until enough photos have come to hold some out, each is kept: a product of fewer
-        // is judged on unlearnt copies of them ([`Self::probes`]).
         if held_out && self.choosing {
             self.held_photos.push(image.clone());
         }
+        // Until enough photos have come to hold some out, each is kept: a product of fewer
+        // is judged on unlearnt copies of them ([`Self::probes`]).
         if self.seen < HELD_OUT_FROM {
             self.early.push((file.to_string(), key, image));
         }
