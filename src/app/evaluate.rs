@@ -518,6 +518,9 @@ pub fn EvaluatePanel() -> impl IntoView {
                     <label><input type="radio" name="eval-model" data-testid="eval-train-patchcore" disabled=move || running.get()
                         checked=move || model.get() == ModelChoice::Train(MethodChoice::PatchCore)
                         on:change=move |_| model.set(ModelChoice::Train(MethodChoice::PatchCore))/>" Learn PatchCore from the folder's train/good photos"</label>
+                    <label><input type="radio" name="eval-model" data-testid="eval-train-auto" disabled=move || running.get()
+                        checked=move || model.get() == ModelChoice::Train(MethodChoice::Automatic)
+                        on:change=move |_| model.set(ModelChoice::Train(MethodChoice::Automatic))/>" Learn from the folder's train/good photos with the method chosen automatically (several times slower)"</label>
                     <label><input type="radio" name="eval-model" data-testid="eval-current" disabled=move || running.get() || current_name().is_none()
                         checked=move || model.get() == ModelChoice::Current
                         on:change=move |_| model.set(ModelChoice::Current)/>
@@ -601,6 +604,7 @@ fn ReportView(shown: Rc<Shown>) -> impl IntoView {
     view! {
         <div class="eval-report" data-testid="eval-report" data-image-auroc=figure(r.overall.image_AUROC)>
             <h3>{format!("Report: {}", shown.folder)}</h3>
+            {r.method.clone().map(|m| view! { <p data-testid="eval-method">{format!("Method: {m}.{}", r.method_why.as_ref().map(|w| format!(" {w}")).unwrap_or_default())}</p> })}
             <p data-testid="eval-threshold-used">{format!("Threshold {:.3}: {}", r.threshold, r.threshold_method)}</p>
             <p data-testid="eval-check-band">{match r.check_from {
                 Some(from) => format!(

@@ -142,6 +142,7 @@ test('a dataset folder gives the twofold report by category, with curves and the
   assert.match(errors, /test\/good\/broken\.png/);
   assert.match(errors, /005_mask\.png: the mask is 40x40 but its photo 300x300/);
 
+  assert.equal(await page.getByTestId('eval-method').innerText(), 'Method: PaDiM.');
   const charts = page.locator('[data-testid=eval-report] .charts img');
   assert.equal(await charts.count(), 3);
   for (const img of await charts.all()) {
@@ -163,6 +164,7 @@ test('the exported JSON has the CLI keys, and its image AUROC is the one the CSV
   assert.equal(csv.name, 'solar-cells-scores.csv');
   report = JSON.parse(json.text);
   rows = parseCsv(csv.text);
+  assert.equal(report.method, 'PaDiM');
   for (const key of KEYS) {
     assert.ok(key in report, `${key} overall`);
     for (const c of ['structural', 'surface']) assert.ok(key in report.categories[c], `${key} for ${c}`);
@@ -194,6 +196,26 @@ test('the command line gives the same numbers on the same folder', { skip: !exis
     assert.ok(Math.abs(cli[key] - report[key]) < 0.01, `${key}: CLI ${cli[key]}, page ${report[key]}`);
   }
   assert.equal(cli.threshold_method, report.threshold_method);
+});
+
+test('with the method chosen automatically, the report says which and why, and so does its export', async () => {
+  const { page } = app;
+  await page.getByTestId('eval-train-auto').check();
+  const before = await page.getByTestId('eval-report').innerText();
+  await page.getByTestId('eval-folder').setInputFiles(dataset);
+  await page.waitForFunction((b) => {
+    const r = document.querySelector('[data-testid=eval-report]');
+    return r && r.innerText !== b;
+  }, before, { timeout: 600_000 });
+  const shown = await page.getByTestId('eval-method').innerText();
+  // 30 good training photos: 6 held out, three kinds of made-up damage on each.
+  const m = shown.match(/^Method: ((?:PaDiM|PatchCore)(?: with hand-held copies)?|Ensemble)\. Chosen automatically: \1 told 18 copies of your good photos .* from 6 good photos/);
+  assert.ok(m, shown);
+  const json = JSON.parse((await download(page, 'eval-export-json')).text);
+  assert.equal(json.method, m[1]);
+  assert.ok(shown.endsWith(json.method_why), 'the export keeps the reason shown');
+  assert.ok(json.image_AUROC > 0.8, `image AUROC ${json.image_AUROC}`);
+  await page.getByTestId('eval-method').screenshot({ path: join(ROOT, 'tests', 'e2e', 'screenshots', '25-eval-method-chosen.png') });
 });
 
 test('with the current product and a threshold chosen on masks, the gallery shows the ground truth', async () => {
