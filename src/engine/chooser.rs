@@ -65,6 +65,16 @@ impl Candidate {
         }
     }
 
+    /// Learns what belongs at each spot (Some(true)), looks for each patch anywhere
+    /// (Some(false)), or both (None).
+    fn positional(self) -> Option<bool> {
+        match self {
+            Candidate::Padim | Candidate::PadimHandHeld => Some(true),
+            Candidate::PatchCore | Candidate::PatchCoreHandHeld => Some(false),
+            Candidate::Ensemble => None,
+        }
+    }
+
     /// What winning says about the person's photos, in plain words.
     fn photos(self) -> &'static str {
         match self {
@@ -153,6 +163,7 @@ pub fn report(scores: &[(Candidate, Option<f64>)], chosen: Candidate, damaged: u
     let (best, best_score) =
         scores.iter().filter_map(|(c, s)| s.map(|s| (*c, s))).fold((chosen, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
     let own = score_of(chosen).unwrap_or(f64::NAN);
+    let other_kind = chosen.positional().map(|p| Some(!p));
     let how = if best == chosen {
         format!("best ({own:.3}, where 1 is perfect")
     } else {
@@ -165,7 +176,13 @@ pub fn report(scores: &[(Candidate, Option<f64>)], chosen: Candidate, damaged: u
         "Chosen automatically: {} told {damaged} copies of your good photos with made-up scratches, stains and misplaced \
          patches from {good} good photos it had not learnt {how}{others}). {}",
         chosen.name(),
-        chosen.photos()
+        // A pick says something about the photos only when the other kind of method
+        // did clearly worse; a cheaper pick among near-equals does not.
+        if scores.iter().filter(|(c, _)| Some(c.positional()) == other_kind).all(|(_, s)| s.is_none_or(|s| own - s > TIE)) {
+            chosen.photos()
+        } else {
+            "On your photos the methods did about equally well, so the one with the least work per photo was kept."
+        }
     );
     MethodReport {
         chosen: chosen.name().to_string(),
@@ -291,8 +308,12 @@ mod tests {
         assert!(moving.why.contains("best (0.92") && moving.why.contains("PaDiM 0.70") && moving.is_valid());
         let cheaper = report(&[(Padim, Some(0.905)), (Ensemble, Some(0.91))], Padim, 30, 10);
         assert!(cheaper.why.contains("as well as the best, Ensemble, for less work (0.905 against 0.910"), "{}", cheaper.why);
-        let still = report(&[(Padim, Some(0.91)), (PatchCore, Some(0.90))], Padim, 30, 10);
+        let still = report(&[(Padim, Some(0.91)), (PatchCore, Some(0.85))], Padim, 30, 10);
         assert!(still.why.contains("same place"), "{}", still.why);
+        // Within 0.01 of the other kind of method says nothing about the photos.
+        let even =
+            report(&[(PadimHandHeld, Some(0.771)), (PatchCoreHandHeld, Some(0.769)), (Ensemble, Some(0.777))], PadimHandHeld, 30, 10);
+        assert!(even.why.contains("about equally well") && !even.why.contains("same place"), "{}", even.why);
         let forged = MethodReport { chosen: "<script>".into(), ..still.clone() };
         assert!(!forged.is_valid());
         let odd = MethodReport { scores: vec![("PaDiM".into(), f32::NAN)], ..still };
