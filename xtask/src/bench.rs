@@ -158,7 +158,7 @@ fn machine() -> String {
         .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cpu} ({cores} cores, no GPU)")
+    format!("{cpu} ({cores} {}, no GPU)", if cores == 1 { "core" } else { "cores" })
 }
 
 /// The hand-held variants' seed: one fixed draw, so runs compare.
