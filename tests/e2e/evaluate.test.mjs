@@ -198,15 +198,20 @@ test('the command line gives the same numbers on the same folder', { skip: !exis
   assert.equal(cli.threshold_method, report.threshold_method);
 });
 
-test('with the method chosen automatically, the report says which and why, and so does its export', async () => {
-  const { page } = app;
-  await page.getByTestId('eval-train-auto').check();
+/// Evaluates `folder` with the options set, and waits until a new report replaces the shown one.
+async function evaluateAgain(page, folder) {
   const before = await page.getByTestId('eval-report').innerText();
-  await page.getByTestId('eval-folder').setInputFiles(dataset);
+  await page.getByTestId('eval-folder').setInputFiles(folder);
   await page.waitForFunction((b) => {
     const r = document.querySelector('[data-testid=eval-report]');
     return r && r.innerText !== b;
   }, before, { timeout: 600_000 });
+}
+
+test('with the method chosen automatically, the report says which and why, and so does its export', async () => {
+  const { page } = app;
+  await page.getByTestId('eval-train-auto').check();
+  await evaluateAgain(page, dataset);
   const shown = await page.getByTestId('eval-method').innerText();
   // 30 good training photos: 6 held out, three kinds of made-up damage on each.
   const m = shown.match(/^Method: ((?:PaDiM|PatchCore)(?: with hand-held copies)?|Ensemble)\. Chosen automatically: \1 told 18 copies of your good photos .* from 6 good photos/);
@@ -223,12 +228,7 @@ test('with the current product and a threshold chosen on masks, the gallery show
   await page.getByTestId('error').getByRole('button', { name: 'Dismiss' }).click();
   await page.getByTestId('eval-current').check();
   await page.getByTestId('eval-threshold').selectOption('max-iou');
-  const before = await page.getByTestId('eval-report').innerText();
-  await page.getByTestId('eval-folder').setInputFiles(painted);
-  await page.waitForFunction((b) => {
-    const r = document.querySelector('[data-testid=eval-report]');
-    return r && r.innerText !== b;
-  }, before, { timeout: 600_000 });
+  await evaluateAgain(page, painted);
   const text = await page.getByTestId('eval-threshold-used').innerText();
   assert.match(text, /IoU/i, text);
   // 2 painted cells choose the threshold; 10 good and 4 painted are judged.
