@@ -25,19 +25,7 @@ fn cracked_cells_score_above_the_threshold_and_unseen_good_cells_below() {
     let caught = damaged.iter().filter(|s| **s >= t).count();
     eprintln!("false alarms {false_alarms}/20, caught {caught}/20");
     // Ranking quality, whatever the threshold: the share of (good, cracked) pairs ordered right.
-    let pairs = unseen_good.iter().flat_map(|g| damaged.iter().map(move |d| (g, d)));
-    let auroc = pairs
-        .map(|(g, d)| {
-            if d > g {
-                1.0
-            } else if d == g {
-                0.5
-            } else {
-                0.0
-            }
-        })
-        .sum::<f32>()
-        / 400.0;
+    let auroc = damagelens::engine::chooser::pairwise_auroc(&damaged, &unseen_good).unwrap();
     eprintln!("image AUROC {auroc}");
     assert!(auroc >= 0.95, "image AUROC {auroc}");
     assert!(false_alarms <= 1, "{false_alarms} of 20 good cells flagged");
