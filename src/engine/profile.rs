@@ -571,6 +571,11 @@ mod tests {
         assert_eq!(choice(&ensemble()), TrainChoice { method: MethodChoice::Ensemble, even_brightness: true, augment: 0 });
         let settings = choice(&ensemble()).settings();
         assert_eq!((settings.detectors.len(), settings.even_brightness), (2, true));
+        // A method chosen automatically is chosen again, among all candidates.
+        use crate::engine::chooser::{report, Candidate};
+        let chosen = Profile { method: Some(report(&[(Candidate::Padim, Some(0.9))], Candidate::Padim, 3, 1)), ..profile(false) };
+        assert_eq!(choice(&chosen).method, MethodChoice::Automatic);
+        assert!(choice(&chosen).settings().choose);
     }
 
     /// Files written before ensembles (version 1: one detector, unprefixed tensors)
