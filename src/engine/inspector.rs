@@ -286,6 +286,21 @@ pub(crate) fn combine(maps: &mut dyn Iterator<Item = Result<(AnomalyMap, MapScal
     Ok(sum)
 }
 
+/// Each member's scale for [`combined`]: a lone member keeps its units; several are each
+/// read in spreads above their maps of the good photos judged before the threshold.
+fn common_scales(good_maps_per_member: &[Vec<AnomalyMap>]) -> Vec<MapScale> {
+    let several = good_maps_per_member.len() > 1;
+    good_maps_per_member.iter().map(|maps| if several { MapScale::of(maps) } else { MapScale::IDENTITY }).collect()
+}
+
+/// Each photo's map from its maps under every member (`maps_per_member[member][photo]`),
+/// with [`combine`] on the members' `scales`.
+fn combined(maps_per_member: &[Vec<AnomalyMap>], scales: &[MapScale]) -> Result<Vec<AnomalyMap>, EngineError> {
+    (0..maps_per_member.first().map_or(0, Vec::len))
+        .map(|photo| combine(&mut maps_per_member.iter().zip(scales).map(|(maps, scale)| Ok((maps[photo].clone(), *scale)))))
+        .collect()
+}
+
 /// Keeps the items whose flag is set.
 fn keep_flagged<T>(items: &mut Vec<T>, keep: &[bool]) {
     let mut flags = keep.iter();
@@ -572,18 +587,19 @@ impl Trainer {
                 self.seen
             )));
         }
-        let ensemble = self.members.len() > 1;
-        let mut detectors = Vec::with_capacity(self.members.len());
-        let mut member_maps = Vec::with_capacity(self.members.len());
-        for ((i, m), model) in self.members.iter().enumerate().zip(models) {
-            let maps = self.maps_of(&model, self.tests(probes, i))?;
-            let scale = if ensemble { MapScale::of(&maps) } else { MapScale::IDENTITY };
-            detectors.push(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale });
-            member_maps.push(maps);
-        }
-        let maps = (0..photos)
-            .map(|photo| combine(&mut member_maps.iter().zip(&detectors).map(|(maps, d)| Ok((maps[photo].clone(), d.scale)))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let member_maps =
+            models.iter().enumerate().map(|(i, model)| self.maps_of(model, self.tests(probes, i))).collect::<Result<Vec<_>, _>>()?;
+        let scales = common_scales(&member_maps);
+        let maps = combined(&member_maps, &scales)?;
+        let detectors = self
+            .members
+            .iter()
+            .zip(models)
+            .zip(scales)
+            .map(|((m, model), scale)| {
+                Ok(Detector { embedder: m.embedder.clone(), grid: m.grid.ok_or(EngineError::NothingLearnt)?, model, scale })
+            })
+            .collect::<Result<_, EngineError>>()?;
         Ok((detectors, maps))
     }
 
@@ -610,11 +626,9 @@ impl Trainer {
             let good: Vec<Vec<AnomalyMap>> =
                 own.iter().map(|&i| self.maps_of(&models[i], self.tests(probes.as_ref(), i))).collect::<Result<_, _>>()?;
             let bad: Vec<Vec<AnomalyMap>> = own.iter().map(|&i| self.maps_of(&models[i], &damaged[i])).collect::<Result<_, _>>()?;
-            let scales: Vec<MapScale> = good.iter().map(|m| if own.len() > 1 { MapScale::of(m) } else { MapScale::IDENTITY }).collect();
+            let scales = common_scales(&good);
             let image_scores = |maps: &[Vec<AnomalyMap>]| -> Result<Vec<f32>, EngineError> {
-                (0..maps.first().map_or(0, Vec::len))
-                    .map(|p| combine(&mut maps.iter().zip(&scales).map(|(m, s)| Ok((m[p].clone(), *s)))).map(|m| m.max()))
-                    .collect()
+                Ok(combined(maps, &scales)?.iter().map(AnomalyMap::max).collect())
             };
             scores.push((candidate, chooser::pairwise_auroc(&image_scores(&bad)?, &image_scores(&good)?)));
         }
@@ -627,7 +641,6 @@ impl Trainer {
         }
         self.members.iter_mut().for_each(|m| m.candidate = None);
         self.augment = chosen.settings().augment;
-        self.choosing = false;
         Ok(chooser::report(&scores, chosen, damaged_count, good_count))
     }
 
