@@ -177,6 +177,16 @@ const QUALITY_METHODS: &[(&str, &[&str], &str)] = &[
 const CHOOSER: &str = "auto";
 const CANDIDATES: &[&str] = &["padim", "padim-a3", "patchcore", "patchcore-a3", "ensemble"];
 
+/// A report's figure `key`, when it has one.
+fn figure(report: &serde_json::Value, key: &str) -> Option<f64> {
+    report[key].as_f64()
+}
+
+/// A figure to three decimals, or n/a.
+fn show(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into())
+}
+
 fn read_report(json: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&std::fs::read_to_string(json).map_err(|e| format!("{}: {e}", json.display()))?)
         .map_err(|e| format!("{}: {e}", json.display()))
@@ -235,7 +245,7 @@ fn methods(out: &Path) -> Result<(String, String)> {
             args.extend_from_slice(flags);
             run("target/release/damagelens", &args)?;
             let report = read_report(&json)?;
-            let f = |k: &str| report[k].as_f64().map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
+            let f = |k: &str| show(figure(&report, k));
             let t = &report["timing"];
             let per_s = t["training_images"].as_f64().unwrap_or(0.0) / t["training_seconds"].as_f64().unwrap_or(f64::NAN);
             rows.push(format!(
@@ -269,8 +279,6 @@ const CHOOSER_HEADING: &str = "## The method chooser";
 /// what hand-held photos cost the pick, from the JSON reports [`methods`] wrote.
 fn chooser_section(out: &Path, datasets: &[(String, PathBuf)]) -> Result<String> {
     let json = |dir: &Path, stem: &str| out.join(format!("{}-{stem}.json", dir.file_name().unwrap().to_string_lossy()));
-    let f = |v: &serde_json::Value, k: &str| v[k].as_f64();
-    let show = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
     let mut picks = Vec::new();
     let mut rows = Vec::new();
     for (label, dir) in datasets {
@@ -281,12 +289,12 @@ fn chooser_section(out: &Path, datasets: &[(String, PathBuf)]) -> Result<String>
             let r = read_report(&json(dir, stem))?;
             let name = r["method"].as_str().unwrap_or(stem).to_string();
             let name = if stem.ends_with("-a3") { format!("{name} with hand-held copies") } else { name };
-            let auroc = f(&r, "image_AUROC").unwrap_or(f64::NAN);
+            let auroc = figure(&r, "image_AUROC").unwrap_or(f64::NAN);
             if auroc > best.1 {
                 best = (name, auroc);
             }
         }
-        let got = f(&auto, "image_AUROC").unwrap_or(f64::NAN);
+        let got = figure(&auto, "image_AUROC").unwrap_or(f64::NAN);
         let gap = best.1 - got;
         rows.push(format!(
             "| {label} | {pick} | {got:.3} | {} | {:.3} | {gap:.3} | {} |",
@@ -294,7 +302,7 @@ fn chooser_section(out: &Path, datasets: &[(String, PathBuf)]) -> Result<String>
             best.1,
             if gap <= 0.01 { "yes" } else { "no" }
         ));
-        picks.push((label.clone(), pick, got, f(&auto, "pixel_IoU")));
+        picks.push((label.clone(), pick, got, figure(&auto, "pixel_IoU")));
     }
     // Each aligned set is followed by its hand-held variant.
     let handheld: Vec<String> = picks
@@ -369,27 +377,28 @@ fn thresholds(out: &Path) -> Result<String> {
             ];
             if let Err(e) = run("target/release/damagelens", &args) {
                 eprintln!("{label}, {estimator}: {e}");
-                rows.push(format!("| {estimator} | cannot be used here (no damaged photos with masks to choose on) | | | |"));
+                // Where there are masks every estimator applies, so a failure is news.
+                let why =
+                    if masks { format!("failed: {e}") } else { "cannot be used here (no damaged photos with masks to choose on)".into() };
+                rows.push(format!("| {estimator} | {why} | | | |"));
                 continue;
             }
             let r = read_report(&json)?;
-            let f = |v: &serde_json::Value, k: &str| v[k].as_f64();
-            let show = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
             let by_category: serde_json::Map<String, serde_json::Value> = r["categories"].as_object().cloned().unwrap_or_default();
             if categories.is_empty() {
                 categories = by_category.keys().cloned().collect();
             }
-            let iou = f(&r, "pixel_IoU");
+            let iou = figure(&r, "pixel_IoU");
             figures.ious.extend(iou);
-            if masks { &mut figures.masked_accuracies } else { &mut figures.unmasked_accuracies }.extend(f(&r, "image_accuracy"));
-            let per_category: Vec<String> = categories.iter().map(|c| show(f(&by_category[c], "pixel_IoU"))).collect();
+            if masks { &mut figures.masked_accuracies } else { &mut figures.unmasked_accuracies }.extend(figure(&r, "image_accuracy"));
+            let per_category: Vec<String> = categories.iter().map(|c| show(figure(&by_category[c], "pixel_IoU"))).collect();
             rows.push(format!(
                 "| {estimator} | {:.3} | {} | {} | {} | {} |",
-                f(&r, "threshold").unwrap_or(f64::NAN),
+                figure(&r, "threshold").unwrap_or(f64::NAN),
                 if masks { format!("{} ({})", show(iou), per_category.join(" / ")) } else { "no masks".into() },
-                show(f(&r, "image_accuracy")),
-                show(f(&r, "damaged_passed_as_ok")),
-                show(f(&r, "check_share")),
+                show(figure(&r, "image_accuracy")),
+                show(figure(&r, "damaged_passed_as_ok")),
+                show(figure(&r, "check_share")),
             ));
         }
         sections.push(format!(
