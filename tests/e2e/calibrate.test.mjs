@@ -4,14 +4,13 @@
 // and a reload both follow it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, upload } from './harness.mjs';
 
 let app;
 const CRACKED = elpvMono('1.0').slice(0, 6);
 const GOOD = elpvMono('0.0');
-const file = (path) => ({ name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) });
+const file = (path) => upload(path);
 
 usingApp((opened) => { app = opened; });
 

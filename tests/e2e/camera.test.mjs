@@ -7,8 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono } from './harness.mjs';
+import { serveDist, launch, openApp, screenshot, elpvMono, upload } from './harness.mjs';
 
 let server;
 before(async () => { server = await serveDist(); });
@@ -108,7 +107,7 @@ async function cameraFailsButPhotosWork(flags, expected, shot) {
     assert.match(message, expected);
     assert.match(message, /pick photos instead/i);
     const cracked = elpvMono('1.0')[0];
-    await page.getByTestId('inspect-files').setInputFiles({ name: basename(cracked), mimeType: 'image/png', buffer: readFileSync(cracked) });
+    await page.getByTestId('inspect-files').setInputFiles(upload(cracked));
     await page.getByTestId('verdict').waitFor({ timeout: 120_000 });
     await screenshot(page, shot);
     assert.deepEqual(problems, []);

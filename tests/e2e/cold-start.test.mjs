@@ -5,9 +5,7 @@
 // is judged. The time to that first verdict is printed (the speed bench measures it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { serveDist, launch, screenshot, elpvMono } from './harness.mjs';
+import { serveDist, launch, screenshot, elpvMono, upload } from './harness.mjs';
 
 test('on a slow network the page shows how much of the model is still to come', async () => {
   const server = await serveDist({}, { bitsPerSecond: 10e6, latencyMs: 40 });
@@ -29,8 +27,7 @@ test('on a slow network the page shows how much of the model is still to come', 
     await download.waitFor({ state: 'detached', timeout: 120_000 });
     console.log(`model downloaded after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await page.getByTestId('profile-ready').waitFor({ timeout: 120_000 }).catch(async (e) => { await screenshot(page, '05-debug'); throw e; });
-    const cell = elpvMono('1.0')[20];
-    await page.getByTestId('inspect-files').setInputFiles([{ name: basename(cell), mimeType: 'image/png', buffer: readFileSync(cell) }]);
+    await page.getByTestId('inspect-files').setInputFiles([upload(elpvMono('1.0')[20])]);
     await page.getByTestId('verdict').waitFor({ timeout: 60_000 });
     console.log(`cold start at 10 Mbit/s, 40 ms: first verdict after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.deepEqual(problems, []);

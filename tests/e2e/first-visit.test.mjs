@@ -3,13 +3,11 @@
 // product must stay current and get trained; the demo gets its own profile too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono, savedProfiles } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, savedProfiles, upload } from './harness.mjs';
 
 let app;
 const good = elpvMono('0.0');
-const asUpload = (f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) });
+const asUpload = (f) => upload(f);
 
 usingApp((opened) => { app = opened; });
 

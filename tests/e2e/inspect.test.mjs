@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { usingApp, screenshot, elpvMono } from './harness.mjs';
+import { usingApp, screenshot, elpvMono, upload } from './harness.mjs';
 
 let app;
 const good = elpvMono('0.0');
@@ -98,7 +98,7 @@ test('training on 40 good cells shows progress while the page stays responsive',
   await page.getByTestId('product-new').click();
   await page.getByTestId('profile-name').fill('Mono cells, line 3');
   const notAnImage = { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a picture') };
-  const photos = TRAIN.map((f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) }));
+  const photos = TRAIN.map((f) => upload(f));
   await page.getByTestId('train-files').setInputFiles([...photos, notAnImage]);
   await page.getByTestId('photo-count').filter({ hasText: '40 good photo(s) saved' }).waitFor();
   await page.getByTestId('train-start').click();
@@ -139,7 +139,7 @@ test('the heatmap sits on the damage: a crack painted on a good cell', async () 
 });
 
 test('a held-out good cell is OK', async () => {
-  const result = await inspect({ name: basename(HELD_OUT_GOOD), mimeType: 'image/png', buffer: readFileSync(HELD_OUT_GOOD) });
+  const result = await inspect(upload(HELD_OUT_GOOD));
   await screenshot(app.page, '04-good-cell');
   assert.equal(result.verdict, 'ok', `score ${result.score} for ${basename(HELD_OUT_GOOD)}`);
   assert.ok(Number(await app.page.getByTestId('latency-ms').innerText()) > 0);
@@ -167,7 +167,7 @@ test('blurred and darkened copies of a good cell get CHECK with the reason, not 
   assert.equal(blurred.verdict, 'check');
   assert.match(await page.getByTestId('capture-problem').innerText(), /too blurry: hold still/);
   await screenshot(page, '05-blurred-check');
-  await inspect({ name: basename(HELD_OUT_GOOD), mimeType: 'image/png', buffer: readFileSync(HELD_OUT_GOOD) });
+  await inspect(upload(HELD_OUT_GOOD));
   assert.equal(await page.getByTestId('capture-problem').count(), 0);
   const dark = await inspect(await filtered(HELD_OUT_GOOD, 'brightness(0.12)'));
   assert.equal(dark.verdict, 'check');
@@ -176,7 +176,7 @@ test('blurred and darkened copies of a good cell get CHECK with the reason, not 
 
 test('an item of three views, one of them damaged, is DAMAGED and shows all three', async () => {
   const { page } = app;
-  const as = (path, name) => ({ name, mimeType: 'image/png', buffer: readFileSync(path) });
+  const as = (path, name) => upload(path, name);
   await page.getByTestId('inspect-files').setInputFiles([
     as(good[44], 'box1_front.png'),
     as(CRACKED, 'box1_back.png'),
@@ -202,7 +202,7 @@ test('an item of three views, one of them damaged, is DAMAGED and shows all thre
 
 test('New item gathers photos picked one by one into one item, until Item done', async () => {
   const { page } = app;
-  const as = (path) => ({ name: basename(path), mimeType: 'image/png', buffer: readFileSync(path) });
+  const as = (path) => upload(path);
   await page.getByTestId('item-new').click();
   await page.getByTestId('item-open').filter({ hasText: 'item 1' }).waitFor();
   const item = page.locator('[data-testid=item][data-item="item 1"]');

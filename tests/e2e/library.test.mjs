@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { serveDist, launch, openApp, screenshot, elpvMono, ROOT } from './harness.mjs';
+import { join } from 'node:path';
+import { serveDist, launch, openApp, screenshot, elpvMono, ROOT, upload } from './harness.mjs';
 
 let server, browser, app;
 const cracked = elpvMono('1.0');
 const good = elpvMono('0.0');
 const CRACKED = cracked.find((f) => f.endsWith('cell0013.png'));
-const asUpload = (f) => ({ name: basename(f), mimeType: 'image/png', buffer: readFileSync(f) });
+const asUpload = (f) => upload(f);
 // The native CLI, built by `cargo test` in README's test command.
 const CLI = join(ROOT, 'target', 'debug', 'damagelens');
 const cliScore = (profile, photo) => JSON.parse(execFileSync(CLI, ['inspect', '--profile', profile, photo], { cwd: ROOT }).toString().split('\n')[0]).score;

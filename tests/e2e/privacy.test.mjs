@@ -4,9 +4,7 @@
 // would be refused and reported, not made.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { serveDist, launch, openApp, offlineReady, screenshot, elpvMono } from './harness.mjs';
+import { serveDist, launch, openApp, offlineReady, screenshot, elpvMono, upload } from './harness.mjs';
 
 let server, browser, app, origin;
 
@@ -28,7 +26,7 @@ test('a whole session asks nothing of any other origin', async () => {
   await page.getByRole('button', { name: /^Inspect .* \(cracked\)$/ }).first().click();
   await page.getByTestId('verdict').waitFor({ timeout: 120_000 });
   const cracked = elpvMono('1.0').find((f) => f.endsWith('cell0013.png'));
-  await page.getByTestId('inspect-files').setInputFiles({ name: basename(cracked), mimeType: 'image/png', buffer: readFileSync(cracked) });
+  await page.getByTestId('inspect-files').setInputFiles(upload(cracked));
   await page.getByTestId('verdict').and(page.locator('[data-verdict=damaged]')).waitFor({ timeout: 120_000 });
   await screenshot(page, '30-privacy-session');
 
