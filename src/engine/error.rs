@@ -11,6 +11,9 @@ pub enum EngineError {
     Training(String),
     #[error("profile {file}: {reason}. {fix}")]
     Profile { file: String, reason: String, fix: &'static str },
+    /// A kept learning state that cannot serve: damaged, or of another version of the product.
+    #[error("{file}: {reason}. Train the product again from all its photos; it goes on learning from there")]
+    Learning { file: String, reason: String },
     /// A model was asked for before any photo reached it.
     #[error("no photo of a good item was learnt: add photos of good items and press Train")]
     NothingLearnt,

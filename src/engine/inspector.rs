@@ -12,20 +12,15 @@ use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::handheld::HandHeld;
 use super::identify::{Gallery, GlobalEmbedding};
 use super::image_ops::Preprocess;
+use super::learning::{models_digest, EarlyPhoto, Fit, Learning, LearntMember};
 use super::manifest::BackboneManifest;
-use super::padim::PadimAccumulator;
-use super::patchcore::PatchCoreModel;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Band, Calibration};
 use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
-use super::settings::{DetectorSettings, Method, TrainSettings, HELD_OUT_FROM, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO};
+use super::settings::{
+    DetectorSettings, Method, TrainSettings, HELD_OUT_FROM, HOLDOUT_EVERY, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO,
+};
 use super::EngineError;
 
-/// Every HOLDOUT_EVERY-th good image is held out to choose the threshold.
-const HOLDOUT_EVERY: usize = 5;
-/// With fewer photos than [`HELD_OUT_FROM`], PaDiM's per-position covariances are drawn
-/// towards the covariance pooled over all positions, as if this many more photos had
-/// shown it ([`crate::engine::padim::PadimAccumulator::finish_with_prior`]).
-const PADIM_PRIOR_IMAGES: f64 = 4.0;
 /// Unlearnt hand-held copies made of each of the first photos, for a threshold when too
 /// few photos come to hold some out (two, so that even one photo gives a spread).
 const PROBES_PER_PHOTO: u64 = 2;
@@ -36,19 +31,6 @@ const PROBE_SEED: u64 = 1000;
 /// handful of held-out photos lands far above every good item and misses real damage
 /// (ELPV: 12 of 20 cracked cells caught at 3 sigma, 17 at 2, none of 20 good flagged).
 const NORMAL_K: f32 = 2.0;
-/// PaDiM adds this share of the features' mean variance to each position's covariance
-/// diagonal, so the regularisation follows the features' scale, not their units. An
-/// absolute 0.01 (0.04% of the tire's mean variance of 26) left near-singular
-/// covariances at the still border of a moving item, which swamped its map (tire pixel
-/// AUROC 0.575). Measured with `damagelens eval --method padim` (image AUROC / pixel
-/// AUROC on the tire; image AUROC on ELPV mono, aligned and hand-held):
-/// share 0.0004: tire 0.782 / 0.577, hand-held 0.605 / 0.821, ELPV 0.883, hand-held 0.807;
-/// share 0.005:  tire 0.786 / 0.747, hand-held 0.615 / 0.874, ELPV 0.883, hand-held 0.799;
-/// share 0.04:   tire 0.758 / 0.882, hand-held 0.614 / 0.910, ELPV 0.882, hand-held 0.784;
-/// share 0.4:    tire 0.747 / 0.949, hand-held 0.606 / 0.930, ELPV 0.874, hand-held 0.753.
-/// More regularisation localises better and ranks photos worse; 0.005 is the largest
-/// share that lowers no aligned image AUROC.
-const PADIM_REGULARISATION: f64 = 0.005;
 
 /// The result of inspecting one image.
 #[derive(Debug, Clone)]
@@ -307,42 +289,6 @@ fn keep_flagged<T>(items: &mut Vec<T>, keep: &[bool]) {
     items.retain(|_| *flags.next().unwrap_or(&false));
 }
 
-/// What the model is being fitted from, per method.
-#[derive(Clone)]
-enum Fit {
-    Padim(Option<PadimAccumulator>),
-    /// All training patches, n x dims; the coreset is chosen at the end.
-    PatchCore {
-        ratio: f32,
-        patches: Vec<f32>,
-    },
-}
-
-impl Fit {
-    fn add(&mut self, grid: &PatchGrid) -> Result<(), EngineError> {
-        match self {
-            Fit::Padim(acc) => acc.get_or_insert_with(|| PadimAccumulator::new(grid.height, grid.width, grid.dims)).add(grid),
-            Fit::PatchCore { patches, .. } => {
-                patches.extend_from_slice(&grid.data);
-                Ok(())
-            }
-        }
-    }
-
-    /// The fitted model; `few`: too few photos for per-position Gaussians of their own,
-    /// so PaDiM draws them towards the pooled one ([`PADIM_PRIOR_IMAGES`]).
-    fn model(&self, dims: usize, seed: u64, few: bool) -> Result<AnomalyModel, EngineError> {
-        let prior = if few { PADIM_PRIOR_IMAGES } else { 0.0 };
-        match self {
-            Fit::Padim(acc) => {
-                let acc = acc.as_ref().ok_or(EngineError::NothingLearnt)?;
-                Ok(AnomalyModel::Padim(acc.finish_with_prior(PADIM_REGULARISATION * acc.mean_variance(), prior)?))
-            }
-            Fit::PatchCore { ratio, patches } => Ok(AnomalyModel::PatchCore(PatchCoreModel::fit(patches, dims, *ratio, seed)?)),
-        }
-    }
-}
-
 /// One detector being trained.
 struct Member {
     embedder: Embedder,
@@ -402,9 +348,9 @@ pub struct Trainer {
     captures: Vec<CaptureStats>,
     /// Every good photo's global embedding, for the product's identification gallery.
     photos: Vec<GlobalEmbedding>,
-    /// The first photos (file, shot key, resized photo), kept until enough have come to
-    /// hold some out: a product of fewer is judged on unlearnt copies of them, made only then.
-    early: Vec<(String, String, RgbImage)>,
+    /// The first photos, kept until enough have come to hold some out: a product of
+    /// fewer is judged on unlearnt copies of them, made only then.
+    early: Vec<EarlyPhoto>,
     /// Choosing the method: the held-out photos, which get made-up damage at the end.
     choosing: bool,
     held_photos: Vec<RgbImage>,
@@ -471,6 +417,38 @@ impl Trainer {
         })
     }
 
+    /// The trainer `profile` was made by, as it stood just before it finished (`learning`,
+    /// from [`Self::finish_learning`]): photos added now and a new finish give exactly the
+    /// profile that training on all the photos in the same order gives, with the backbone
+    /// run on the new ones only. The method is the profile's, even when it was chosen
+    /// automatically (choosing again needs every candidate: train afresh for that).
+    /// A state of another version of the product, or of another backbone, is refused.
+    pub fn resume(inspector: &Inspector, profile: &Profile, learning: Learning) -> Result<Self, EngineError> {
+        let refuse = |reason: &str| EngineError::Learning { file: format!("{}'s learning state", profile.name), reason: reason.into() };
+        check_profile(&inspector.manifest, inspector.input_size(), profile)?;
+        if learning.backbone_sha256 != inspector.manifest.onnx_sha256 {
+            return Err(refuse("it was learnt with another backbone"));
+        }
+        if learning.models_sha256 != models_digest(&profile.detectors) {
+            return Err(refuse("it belongs to another version of the product's model"));
+        }
+        if learning.members.len() != profile.detectors.len() {
+            return Err(refuse("it has another number of detectors than the profile"));
+        }
+        let mut trainer = Trainer::like(inspector, profile)?;
+        for ((member, learnt), detector) in trainer.members.iter_mut().zip(learning.members).zip(&profile.detectors) {
+            if !learnt.fit.fits(&detector.model) || learnt.grid != detector.grid || learnt.dims != detector.embedder.out_dims() {
+                return Err(refuse("its detectors do not match the profile's"));
+            }
+            (member.fit, member.holdout, member.grid) = (learnt.fit, learnt.holdout, Some(learnt.grid));
+        }
+        trainer.seen = learning.seen;
+        trainer.captures = learning.captures;
+        trainer.photos = learning.photos;
+        trainer.early = learning.early;
+        Ok(trainer)
+    }
+
     /// Adds one good image; an error concerns this file only.
     pub fn add(&mut self, file: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let image = self.inspector.preprocess.resized(file, bytes)?;
@@ -496,7 +474,7 @@ impl Trainer {
         // Until enough photos have come to hold some out, each is kept: a product of fewer
         // is judged on unlearnt copies of them ([`Self::probes`]).
         if self.seen < HELD_OUT_FROM {
-            self.early.push((file.to_string(), key, image));
+            self.early.push(EarlyPhoto { file: file.to_string(), key, image });
         }
         for (i, (m, grid)) in self.members.iter_mut().zip(grids).enumerate() {
             m.grid = Some((grid.height, grid.width));
@@ -530,9 +508,9 @@ impl Trainer {
     /// each: its threshold is chosen on them, and they widen its identification gallery.
     fn probes(&self) -> Result<Probes, EngineError> {
         let mut probes = Probes { grids: vec![Vec::new(); self.members.len()], embeddings: Vec::new(), photos: Vec::new() };
-        for (file, key, image) in &self.early {
+        for early in &self.early {
             for probe in 0..PROBES_PER_PHOTO {
-                let (grids, embedding, photo) = self.shot(file, key, image, PROBE_SEED + probe)?;
+                let (grids, embedding, photo) = self.shot(&early.file, &early.key, &early.image, PROBE_SEED + probe)?;
                 probes.grids.iter_mut().zip(grids).for_each(|(member, grid)| member.push(grid));
                 probes.embeddings.push(embedding);
                 if self.choosing {
@@ -651,7 +629,18 @@ impl Trainer {
 
     /// Fits on the training part; on the held-out part, puts the detectors on a common
     /// scale and chooses the threshold; then refits on everything so no photo is wasted.
-    pub fn finish(mut self, name: &str) -> Result<Profile, EngineError> {
+    pub fn finish(self, name: &str) -> Result<Profile, EngineError> {
+        Ok(self.complete(name, false)?.0)
+    }
+
+    /// [`Self::finish`], and the trainer's state just before it finished, from which
+    /// [`Self::resume`] goes on learning.
+    pub fn finish_learning(self, name: &str) -> Result<(Profile, Learning), EngineError> {
+        let (profile, learning) = self.complete(name, true)?;
+        Ok((profile, learning.ok_or(EngineError::NothingLearnt)?))
+    }
+
+    fn complete(mut self, name: &str, keep: bool) -> Result<(Profile, Option<Learning>), EngineError> {
         let few = self.few();
         if self.seen < MIN_TRAINING_IMAGES {
             return Err(EngineError::Training(format!(
@@ -668,14 +657,25 @@ impl Trainer {
         let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let threshold = normal_statistics(&scores, NORMAL_K).map_err(EngineError::Training)?;
         let mut detectors = Vec::with_capacity(self.members.len());
-        for (mut m, fitted) in self.members.into_iter().zip(held_out) {
+        let mut learnt = Vec::with_capacity(if keep { self.members.len() } else { 0 });
+        for (m, fitted) in self.members.into_iter().zip(held_out) {
+            // Kept: the fit without the held-out photos, which a later finish holds out again.
+            let (mut all, kept) = if keep { (m.fit.clone(), Some(m.fit)) } else { (m.fit, None) };
             for grid in &m.holdout {
-                m.fit.add(grid)?;
+                all.add(grid)?;
             }
-            let model = m.fit.model(m.embedder.out_dims(), m.embedder.config().seed, few)?;
+            let model = all.model(m.embedder.out_dims(), m.embedder.config().seed, few)?;
+            if let Some(fit) = kept {
+                learnt.push(LearntMember { fit, holdout: m.holdout, grid: fitted.grid, dims: m.embedder.out_dims() });
+            }
             detectors.push(Detector { model, ..fitted });
         }
-        Ok(Profile {
+        let gallery = Gallery::from_photos(&match probes {
+            // A product of few photos is recognised from their copies too.
+            Some(p) => [self.photos.as_slice(), &p.embeddings].concat(),
+            None => self.photos.clone(),
+        })?;
+        let profile = Profile {
             name: name.to_string(),
             backbone: self.inspector.backbone_id(),
             detectors,
@@ -704,14 +704,20 @@ impl Trainer {
                 &[],
             ),
             training_images: self.seen,
-            // A product of few photos is recognised from their copies too.
-            gallery: Some(Gallery::from_photos(&match probes {
-                Some(p) => [self.photos, p.embeddings].concat(),
-                None => self.photos,
-            })?),
+            gallery: Some(gallery),
             origin: None,
             method,
-        })
+        };
+        let learning = keep.then(|| Learning {
+            members: learnt,
+            seen: self.seen,
+            captures: self.captures,
+            photos: self.photos,
+            early: self.early,
+            backbone_sha256: self.inspector.manifest.onnx_sha256.clone(),
+            models_sha256: models_digest(&profile.detectors),
+        });
+        Ok((profile, learning))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod identify;
 pub mod image_ops;
 #[cfg(feature = "scoring")]
 pub mod inspector;
+pub mod learning;
 pub mod manifest;
 pub mod padim;
 pub mod patchcore;

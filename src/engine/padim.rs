@@ -31,6 +31,25 @@ impl PadimAccumulator {
         PadimAccumulator { height, width, dims, count: 0, mean: vec![0.0; p * dims], comoment: vec![0.0; p * dims * (dims + 1) / 2] }
     }
 
+    /// Running sums read back (`mean`: positions x dims; `comoment`: positions x packed
+    /// lower triangle), checked for size; `Err` says what does not fit.
+    pub fn from_parts(height: usize, width: usize, dims: usize, count: u64, mean: Vec<f64>, comoment: Vec<f64>) -> Result<Self, String> {
+        let p = height * width;
+        if mean.len() != p * dims || comoment.len() != p * dims * (dims + 1) / 2 || count == 0 {
+            return Err(format!(
+                "PaDiM sums of {} and {} values do not fit a {height}x{width} grid of {dims} dims",
+                mean.len(),
+                comoment.len()
+            ));
+        }
+        Ok(PadimAccumulator { height, width, dims, count, mean, comoment })
+    }
+
+    /// The running sums: mean (positions x dims) and comoment (positions x packed lower triangle).
+    pub fn parts(&self) -> (&[f64], &[f64]) {
+        (&self.mean, &self.comoment)
+    }
+
     fn check_shape(&self, grid: &PatchGrid) -> Result<(), EngineError> {
         if (grid.height, grid.width, grid.dims) != (self.height, self.width, self.dims) {
             return Err(EngineError::Training(format!(

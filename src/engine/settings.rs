@@ -15,6 +15,8 @@ pub const RECOMMENDED_PHOTOS: usize = 10;
 /// with fewer, every photo is learnt and the threshold comes from hand-held copies of
 /// them that the model never learns (`engine::inspector::Trainer`).
 pub const HELD_OUT_FROM: usize = 10;
+/// Every HOLDOUT_EVERY-th good photo is held out to choose the threshold.
+pub const HOLDOUT_EVERY: usize = 5;
 /// Share of training patches PatchCore keeps in its memory bank.
 pub const PATCHCORE_CORESET_RATIO: f32 = 0.01;
 

@@ -1,0 +1,81 @@
+//! A product that keeps learning: good photos added to a trained product (Mark as good)
+//! are learnt from the kept learning state, without running the backbone on the photos
+//! already learnt, and give exactly the model that training on all of them gives.
+
+mod common;
+
+use damagelens::engine::inspector::{Inspector, Trainer};
+use damagelens::engine::learning::Learning;
+use damagelens::engine::profile::Profile;
+use damagelens::engine::settings::TrainSettings;
+use damagelens::engine::EngineError;
+
+fn train(inspector: &Inspector, settings: &TrainSettings, files: &[String]) -> (Profile, Learning) {
+    let mut trainer = Trainer::new(inspector, settings).unwrap();
+    for file in files {
+        trainer.add(file, &common::read(file)).unwrap();
+    }
+    trainer.finish_learning("solar cell").unwrap()
+}
+
+/// The kept state, through its file (as the app stores it), resumed with more photos.
+fn learn_more(inspector: &Inspector, profile: &Profile, learning: &Learning, files: &[String]) -> Result<Profile, EngineError> {
+    let kept = Learning::from_bytes("solar cell.learning", &learning.to_bytes().unwrap())?;
+    assert_eq!(&kept, learning, "the file gives back the state exactly");
+    let profile = Profile::from_bytes("solar cell.dlprofile", &profile.to_bytes().unwrap(), None).unwrap();
+    let mut trainer = Trainer::resume(inspector, &profile, kept)?;
+    for file in files {
+        trainer.add(file, &common::read(file)).unwrap();
+    }
+    trainer.finish("solar cell")
+}
+
+#[test]
+fn adding_photos_to_a_trained_product_equals_training_on_all_of_them() {
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let cracked = common::elpv_mono("1.0");
+    let patchcore_by_hand = TrainSettings { augment: 1, ..TrainSettings::patchcore() };
+    // PaDiM grown from 12 to 16 photos (one more held out on the way); PatchCore with
+    // hand-held copies grown from 6 photos (too few to hold any out: threshold from
+    // copies, PaDiM-like prior) to 12 (held-out photos from then on).
+    for (name, settings, first, more) in [("PaDiM", TrainSettings::padim(), 12, 4), ("PatchCore by hand", patchcore_by_hand, 6, 6)] {
+        let all = &good[..first + more];
+        let (union, _) = train(&inspector, &settings, all);
+        let (profile, learning) = train(&inspector, &settings, &all[..first]);
+        assert_eq!(learning.seen, first);
+        let grown = learn_more(&inspector, &profile, &learning, &all[first..]).unwrap();
+        assert_eq!(grown.detectors, union.detectors, "{name}: the same model");
+        assert_eq!(grown.calibration, union.calibration, "{name}: the same threshold, from the same held-out photos");
+        assert_eq!(
+            (grown.training_images, &grown.gallery, grown.capture),
+            (union.training_images, &union.gallery, union.capture),
+            "{name}"
+        );
+        assert_ne!(grown.detectors, profile.detectors, "{name}: the new photos were learnt");
+        let score = |p: &Profile| inspector.inspect(p, &cracked[0], &common::read(&cracked[0])).unwrap().score;
+        assert_eq!(score(&grown), score(&union), "{name}: the same score, exactly");
+    }
+}
+
+#[test]
+fn a_learning_state_serves_only_the_model_it_made() {
+    let (manifest, onnx) = common::backbone();
+    let inspector = Inspector::new(manifest, &onnx).unwrap();
+    let good = common::elpv_mono("0.0");
+    let (profile, learning) = train(&inspector, &TrainSettings::padim(), &good[..10]);
+    // Another version of the product (another photo learnt): its model differs, so the
+    // state of the first version is refused instead of giving a model of neither.
+    let (other, _) = train(&inspector, &TrainSettings::padim(), &good[1..11]);
+    let refused = learn_more(&inspector, &other, &learning, &good[11..12]).unwrap_err();
+    assert!(matches!(refused, EngineError::Learning { .. }), "{refused}");
+    assert!(refused.to_string().contains("another version"), "{refused}");
+    // A calibration changes the threshold, not the model: the state still serves.
+    let mut calibrated = profile.clone();
+    calibrated.calibration.threshold *= 1.5;
+    assert!(learn_more(&inspector, &calibrated, &learning, &good[11..12]).is_ok());
+    // A state of PatchCore for a PaDiM profile is refused too.
+    let (_, patchcore) = train(&inspector, &TrainSettings::patchcore(), &good[..10]);
+    assert!(learn_more(&inspector, &profile, &patchcore, &[]).is_err());
+}
