@@ -92,6 +92,12 @@ pub enum Request {
     /// Fit a new profile on photos of good items; it becomes the active one when it
     /// succeeds. `product` is its id in the page's library (for identification).
     Train { name: String, product: Option<String>, choice: TrainChoice, files: Vec<UploadedFile> },
+    /// Learn more good photos into a trained product without relearning the others: the
+    /// product's `profile` file and the `learning` state its training kept (`Reply::Trained`)
+    /// go on from where that training finished, and the result is exactly the profile of
+    /// training on all the photos. Answered like `Train`; a state that cannot serve fails
+    /// with `FailureKind::LearningState` (train from all the photos then).
+    Learn { name: String, product: Option<String>, profile: UploadedFile, learning: UploadedFile, files: Vec<UploadedFile> },
     /// Make a saved or imported profile file the active one; a bad file leaves the active one as it was.
     Load {
         file: String,
@@ -216,6 +222,8 @@ pub enum FailureKind {
     OtherBackbone,
     /// A file (photo, mask, profile) or a value the engine refused.
     Refused,
+    /// A kept learning state that cannot serve (damaged, or of another version of the product).
+    LearningState,
     /// The dataset evaluation cannot go on.
     Evaluation,
     /// The engine stopped or was restarted before it answered.
@@ -399,11 +407,16 @@ pub struct InspectionReply {
 /// The answer to a call, in its `Event::Done`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    /// A new profile, active now; `bytes` is its file, for the library.
+    /// A new profile, active now; `bytes` is its file, for the library; `learning` is
+    /// the state to go on learning from (`Request::Learn`), and `added` the photos
+    /// learnt by this call.
     Trained {
         profile: ProfileSummary,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        learning: Vec<u8>,
+        added: usize,
     },
     Loaded {
         profile: ProfileSummary,

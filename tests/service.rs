@@ -93,12 +93,17 @@ fn failure(service: &mut Service<FakeGpu>, id: u64, request: Request) -> damagel
 }
 
 fn train(service: &mut Service<FakeGpu>, id: u64, name: &str, good: &[String]) -> Vec<u8> {
+    train_learning(service, id, name, good).0
+}
+
+/// [`train`], with the learning state that came back.
+fn train_learning(service: &mut Service<FakeGpu>, id: u64, name: &str, good: &[String]) -> (Vec<u8>, Vec<u8>) {
     let files = good.iter().map(|p| file(p)).collect();
     let product = Some(format!("id-{name}"));
     match reply(service, id, Request::Train { name: name.into(), product, choice: TrainChoice::default(), files }) {
-        Reply::Trained { profile, bytes } => {
-            assert_eq!((profile.name.as_str(), profile.training_images), (name, good.len()));
-            bytes
+        Reply::Trained { profile, bytes, learning, added } => {
+            assert_eq!((profile.name.as_str(), profile.training_images, added), (name, good.len(), good.len()));
+            (bytes, learning)
         }
         other => panic!("{other:?}"),
     }
@@ -190,6 +195,50 @@ fn train_load_inspect_and_calibrate_through_the_service() {
     calibration.threshold = ok.score - 0.001;
     reply(&mut service, 18, Request::SetCalibration { calibration });
     assert_eq!(inspected(&mut service, 19, &good[30]).band, Band::Damaged);
+}
+
+/// Mark as good through the service: the new photo alone goes through the backbone
+/// (one progress step), and the product comes out exactly as training on all its photos.
+#[test]
+fn a_trained_product_learns_one_more_photo_without_relearning_the_others() {
+    let mut service = ready_service();
+    let good = common::elpv_mono("0.0");
+    let cracked = &common::elpv_mono("1.0")[0];
+    let (bytes, learning) = train_learning(&mut service, 1, "cells", &good[..12]);
+    let learn = |profile: Vec<u8>, learning: Vec<u8>, more: &[String]| Request::Learn {
+        name: "cells".into(),
+        product: Some("id-cells".into()),
+        profile: UploadedFile { name: "cells.dlprofile".into(), bytes: profile },
+        learning: UploadedFile { name: "cells.learning".into(), bytes: learning },
+        files: more.iter().map(|p| file(p)).collect(),
+    };
+    let mut events = serve(&mut service, 2, learn(bytes.clone(), learning.clone(), &good[12..13]));
+    let progress: Vec<(usize, usize)> =
+        events.iter().filter_map(|e| if let Event::Progress { done, total, .. } = e { Some((*done, *total)) } else { None }).collect();
+    assert_eq!(progress, vec![(1, 1)], "only the new photo is run");
+    let (learnt_score, learnt) = match events.pop() {
+        Some(Event::Done { reply, .. }) => match *reply {
+            Reply::Trained { profile, bytes, learning, added } => {
+                assert_eq!((profile.training_images, added), (13, 1));
+                (inspected(&mut service, 3, cracked).score, (bytes, learning))
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    train(&mut service, 4, "cells", &good[..13]);
+    assert_eq!(inspected(&mut service, 5, cracked).score, learnt_score, "exactly the score of training on all 13");
+    // The old state does not belong to the new model: refused, and the active product stays.
+    let (newer, _) = train_learning(&mut service, 6, "cells", &good[..13]);
+    let refused = failure(&mut service, 7, learn(newer, learning, &good[13..14]));
+    assert_eq!(refused.kind, FailureKind::LearningState, "{}", refused.message);
+    assert!(refused.message.contains("Train the product again"), "{}", refused.message);
+    assert_eq!(inspected(&mut service, 8, cracked).score, learnt_score);
+    // The state a Learn returns goes on learning.
+    match reply(&mut service, 9, learn(learnt.0, learnt.1, &good[13..14])) {
+        Reply::Trained { profile, added, .. } => assert_eq!((profile.training_images, added), (14, 1)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

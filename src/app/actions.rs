@@ -147,13 +147,7 @@ async fn load_current_now(state: AppState) -> Result<(), String> {
 /// Trains `product` again from its saved good photos, as it was trained, because its
 /// profile was made with another backbone than this app runs.
 async fn relearn(state: AppState, library: &Library, product: Product) -> Result<(), String> {
-    let photos: Vec<UploadedFile> = library
-        .photos(&product.id)
-        .await?
-        .into_iter()
-        .filter(|p| p.role == PhotoRole::Good)
-        .map(|p| UploadedFile { name: p.name, bytes: p.bytes })
-        .collect();
+    let photos = good_photos(library, &product.id).await?;
     if photos.is_empty() {
         return Err(format!(
             "{}: it was trained with another version of the model and its photos are not on this device. Train it again.",
@@ -179,8 +173,9 @@ pub fn recalibrated(state: AppState, summary: ProfileSummary, bytes: Vec<u8>) {
 }
 
 /// The engine trained product `id` (the current one, or one the person has left
-/// meanwhile): its profile is saved to that product, under its name as it is now.
-pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, bytes: Vec<u8>) {
+/// meanwhile): its profile and learning state are saved to that product, under its name
+/// as it is now, as the version `change` made.
+pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, bytes: Vec<u8>, learning: Vec<u8>, change: Change) {
     let Some(library) = state.library() else { return };
     let current = state.current.get_untracked().filter(|p| p.id == id);
     let known = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == id).cloned());
@@ -193,21 +188,28 @@ pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, byt
         state.inspections.set(Vec::new());
         state.selected.set(None);
     }
-    if let Err(message) = keep_version(&library, &product, &bytes, Change::Trained).await {
+    if let Err(message) = keep_version(&library, &product, &bytes, change, Some(&learning)).await {
         state.report(message);
     }
     state.refresh_products().await;
 }
 
-/// Saves `product` with the profile file `bytes` as its next version, made by `change`;
-/// the oldest versions beyond [`versions::KEEP_VERSIONS`] go.
-pub async fn keep_version(library: &Library, product: &Product, bytes: &[u8], change: Change) -> Result<(), String> {
+/// Saves `product` with the profile file `bytes` (and its `learning` state, when it has
+/// a new one) as its next version, made by `change`; the oldest versions beyond
+/// [`versions::KEEP_VERSIONS`] go.
+pub async fn keep_version(
+    library: &Library,
+    product: &Product,
+    bytes: &[u8],
+    change: Change,
+    learning: Option<&[u8]>,
+) -> Result<(), String> {
     let summary = product.summary.clone().ok_or_else(|| format!("{}: it has no trained model to keep", product.name))?;
     let history = library.versions(&product.id).await?;
     let now = now_ms();
     let version = Version::next(&history, &product.id, change, summary, product.trained_ms.unwrap_or(now), now);
     let saved = Product { version: Some(version.number), ..product.clone() };
-    library.save_version(&saved, bytes, &version, &versions::to_drop(&history)).await
+    library.save_version(&saved, bytes, &version, &versions::to_drop(&history), learning).await
 }
 
 /// Makes a kept `version` of the current product its model again, exactly as it was:
@@ -250,7 +252,7 @@ fn save_and_show(state: AppState, product: Product, bytes: Vec<u8>, change: Chan
     state.selected.set(None);
     let Some(library) = state.library() else { return };
     leptos::task::spawn_local(async move {
-        if let Err(message) = keep_version(&library, &product, &bytes, change).await {
+        if let Err(message) = keep_version(&library, &product, &bytes, change, None).await {
             state.report(message);
         }
         state.refresh_products().await;
@@ -402,6 +404,65 @@ pub fn train(state: AppState, choice: TrainChoice) {
 /// demo's training, say); when it ends, the profile goes to `product`, whichever product
 /// the person is looking at by then.
 pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>, choice: TrainChoice) {
+    let total = files.len();
+    let request = Request::Train { name: product.name.clone(), product: Some(product.id.clone()), choice, files };
+    fit_product(state, product, request, total, None);
+}
+
+/// Learns `files`, just saved as good photos of the current product, into its model
+/// without relearning the others (*Mark as good*): the engine goes on from the learning
+/// state kept with the model and gives exactly the model of training on all the photos.
+/// Without a state that serves (none kept: a model imported, copied or rolled back to;
+/// or one of another version), the product is trained on all its saved photos instead,
+/// as it was trained, and keeps learning from there.
+pub fn learn_more(state: AppState, files: Vec<UploadedFile>) {
+    let (Some(product), Some(library)) = (state.current.get_untracked(), state.library()) else { return };
+    let choice = product.summary.as_ref().map(|s| s.choice).unwrap_or_default();
+    leptos::task::spawn_local(async move {
+        let id = product.id.clone();
+        let kept = match (library.profile(&id).await, library.learning(&id).await) {
+            (Ok(Some(profile)), Ok(Some(learning))) => Some((profile, learning)),
+            _ => None,
+        };
+        let Some((profile, learning)) = kept else {
+            return train_all(state, &library, product, choice).await;
+        };
+        let total = files.len();
+        let request = Request::Learn {
+            name: product.name.clone(),
+            product: Some(id),
+            profile: UploadedFile { name: format!("{}.{PROFILE_EXTENSION}", product.name), bytes: profile },
+            learning: UploadedFile { name: format!("{}'s learning state", product.name), bytes: learning },
+            files,
+        };
+        fit_product(state, product, request, total, Some(choice));
+    });
+}
+
+/// Trains `product` on all its saved good photos.
+async fn train_all(state: AppState, library: &Library, product: Product, choice: TrainChoice) {
+    match good_photos(library, &product.id).await {
+        Ok(photos) => train_product(state, product, photos, choice),
+        Err(message) => state.report(message),
+    }
+}
+
+/// A product's saved good photos, as files for the engine.
+async fn good_photos(library: &Library, id: &str) -> Result<Vec<UploadedFile>, String> {
+    Ok(library
+        .photos(id)
+        .await?
+        .into_iter()
+        .filter(|p| p.role == PhotoRole::Good)
+        .map(|p| UploadedFile { name: p.name, bytes: p.bytes })
+        .collect())
+}
+
+/// Sends a `Train` or `Learn` request for `product` (`total` photos to go through),
+/// showing its progress; the profile that comes back is saved to `product`. A `Learn`
+/// whose state does not serve (`learning_as`: how the product was trained) trains on
+/// all the product's photos instead.
+fn fit_product(state: AppState, product: Product, request: Request, total: usize, learning_as: Option<TrainChoice>) {
     let id = product.id.clone();
     state.bench.update(|b| b.training_started(&id));
     let started = now_ms();
@@ -411,22 +472,27 @@ pub fn train_product(state: AppState, product: Product, files: Vec<UploadedFile>
             all.insert(id, Progress { done, total, started_ms: started });
         });
     };
-    progress(state, &id, 0, files.len());
+    progress(state, &id, 0, total);
     leptos::task::spawn_local(async move {
         let news = {
             let id = id.clone();
             client::progress_into(state, move |done, total| progress(state, &id, done, total))
         };
-        let answer =
-            client::call(state, Request::Train { name: product.name.clone(), product: Some(id.clone()), choice, files }, Some(news)).await;
+        let answer = client::call(state, request, Some(news)).await;
         state.train_progress.update(|all| {
             all.remove(&id);
         });
         let next = state.bench.try_update(|b| b.training_ended(&id, matches!(answer, Ok(Reply::Trained { .. }))));
         match answer {
-            Ok(Reply::Trained { profile, bytes }) => trained(state, &id, profile, bytes).await,
+            Ok(Reply::Trained { profile, bytes, learning, added }) => {
+                let change = if learning_as.is_some() { Change::Learnt { added } } else { Change::Trained };
+                trained(state, &id, profile, bytes, learning, change).await
+            }
             Ok(_) => state.report(format!("{}: the engine answered out of order. Train again.", product.name)),
-            Err(failure) => state.report(format!("{}: {}", product.name, failure.message)),
+            Err(failure) => match (failure.kind, learning_as, state.library()) {
+                (FailureKind::LearningState, Some(choice), Some(library)) => return train_all(state, &library, product, choice).await,
+                _ => state.report(format!("{}: {}", product.name, failure.message)),
+            },
         }
         if let Some(Next::LoadCurrent(_)) = next {
             load_current(state);

@@ -89,11 +89,8 @@ pub fn InspectPanel() -> impl IntoView {
         record::decide(state, item.tag, Decision::MarkedGood);
         leptos::task::spawn_local(async move {
             let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
-            match actions::add_good_photos(state, "", vec![file]).await {
-                Ok(_) => {
-                    let choice = state.current.get_untracked().and_then(|p| p.summary).map(|s| s.choice).unwrap_or_default();
-                    actions::train(state, choice);
-                }
+            match actions::add_good_photos(state, "", vec![file.clone()]).await {
+                Ok(_) => actions::learn_more(state, vec![file]),
                 Err(message) => state.report(message),
             }
         });

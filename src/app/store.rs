@@ -5,7 +5,8 @@
 //! (what the library shows), `profiles` (the profile file of a product, by product id),
 //! `photos` (good and damaged photos, by an automatic key, indexed by product), and a
 //! product's kept versions (`versions`, indexed by product, and `version_profiles`,
-//! each version's profile file by the version's id). Every change is one transaction:
+//! each version's profile file by the version's id), and the learning state of the
+//! model in use (`learning`, by product id). Every change is one transaction:
 //! when the browser refuses it (a full quota, say), nothing of it is written and
 //! everything saved before stays as it was.
 
@@ -28,6 +29,9 @@ const BY_PRODUCT: &str = "by_product";
 const LOG: &str = "log";
 const VERSIONS: &str = "versions";
 const VERSION_PROFILES: &str = "version_profiles";
+/// The learning state of a product's model in use (`crate::engine::learning`), by
+/// product id: what *Mark as good* goes on from. One per product, tens of MB.
+const LEARNING: &str = "learning";
 
 /// One product of the library, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,13 +114,14 @@ fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Option<T> {
 impl Library {
     pub async fn open() -> Result<Library, String> {
         let db = Rexie::builder(DB_NAME)
-            .version(3)
+            .version(4)
             .add_object_store(ObjectStore::new(PRODUCTS).key_path("id"))
             .add_object_store(ObjectStore::new(PROFILES).key_path("id"))
             .add_object_store(ObjectStore::new(PHOTOS).key_path("key").auto_increment(true).add_index(Index::new(BY_PRODUCT, "product")))
             .add_object_store(ObjectStore::new(LOG).key_path("key").auto_increment(true))
             .add_object_store(ObjectStore::new(VERSIONS).key_path("id").add_index(Index::new(BY_PRODUCT, "product")))
             .add_object_store(ObjectStore::new(VERSION_PROFILES).key_path("id"))
+            .add_object_store(ObjectStore::new(LEARNING).key_path("id"))
             .build()
             .await
             .map_err(|e| explain("Opening saved work", e))?;
@@ -144,9 +149,19 @@ impl Library {
 
     /// Saves a product with a new profile file as its new `version`, dropping the kept
     /// versions named in `drop`, all in one transaction: a refused write changes nothing.
-    pub async fn save_version(&self, product: &Product, bytes: &[u8], version: &Version, drop: &[String]) -> Result<(), String> {
+    /// `learning`: the new model's learning state; without one, the kept state stays
+    /// when the change keeps the model ([`crate::client::versions::Change::keeps_learning`])
+    /// and goes otherwise.
+    pub async fn save_version(
+        &self,
+        product: &Product,
+        bytes: &[u8],
+        version: &Version,
+        drop: &[String],
+        learning: Option<&[u8]>,
+    ) -> Result<(), String> {
         let what = format!("Saving {}", product.name);
-        let stores = [PRODUCTS, PROFILES, VERSIONS, VERSION_PROFILES];
+        let stores = [PRODUCTS, PROFILES, VERSIONS, VERSION_PROFILES, LEARNING];
         let tx = self.db.transaction(&stores, TransactionMode::ReadWrite).map_err(|e| explain(&what, e))?;
         let store = |name| tx.store(name).map_err(|e| explain(&what, e));
         store(PRODUCTS)?.put(&to_js(product)?, None).await.map_err(|e| explain(&what, e))?;
@@ -160,7 +175,20 @@ impl Library {
                 store(name)?.delete(JsValue::from_str(id)).await.map_err(|e| explain(&what, e))?;
             }
         }
+        match learning {
+            Some(bytes) => {
+                let state = ProfileRecord { id: product.id.clone(), bytes: bytes.to_vec() };
+                store(LEARNING)?.put(&to_js(&state)?, None).await.map_err(|e| explain(&what, e))?;
+            }
+            None if version.change.keeps_learning() => {}
+            None => store(LEARNING)?.delete(JsValue::from_str(&product.id)).await.map_err(|e| explain(&what, e))?,
+        }
         tx.commit().await.map_err(|e| explain(&what, e))
+    }
+
+    /// The learning state of a product's model in use, when one is kept.
+    pub async fn learning(&self, id: &str) -> Result<Option<Vec<u8>>, String> {
+        self.record(LEARNING, id).await
     }
 
     /// A product's kept versions (any order; products trained before versions were kept have none).
@@ -194,9 +222,9 @@ impl Library {
         let what = "Deleting the product";
         let keys = self.photo_keys(id).await?;
         let versions: Vec<String> = self.versions(id).await?.into_iter().map(|v| v.id).collect();
-        let stores = [PRODUCTS, PROFILES, PHOTOS, VERSIONS, VERSION_PROFILES];
+        let stores = [PRODUCTS, PROFILES, PHOTOS, VERSIONS, VERSION_PROFILES, LEARNING];
         let tx = self.db.transaction(&stores, TransactionMode::ReadWrite).map_err(|e| explain(what, e))?;
-        for store in [PRODUCTS, PROFILES] {
+        for store in [PRODUCTS, PROFILES, LEARNING] {
             tx.store(store).map_err(|e| explain(what, e))?.delete(JsValue::from_str(id)).await.map_err(|e| explain(what, e))?;
         }
         for version in &versions {

@@ -15,8 +15,11 @@ pub const KEEP_VERSIONS: usize = 10;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    /// Trained from its good photos (*Train*, *Mark as good*).
+    /// Trained from all its good photos (*Train*; *Mark as good* when there is no state to go on from).
     Trained,
+    /// Learnt `added` more good photos on top of the model before (*Mark as good*),
+    /// without relearning the others: the same model as training on all of them.
+    Learnt { added: usize },
     /// A new threshold from calibration (or one set by hand).
     Calibrated,
     /// A profile file, with the version of the product it was exported as (if it says).
@@ -28,6 +31,16 @@ pub enum Change {
     Copied { from: String },
     /// Restored an earlier version, exactly.
     RolledBack { to: u32 },
+}
+
+impl Change {
+    /// Whether the learning state kept for the version before still serves the new one:
+    /// only a calibration leaves the model as it was. A training or a learning brings its
+    /// own state; an import, a copy or a roll back has none (the next *Mark as good* then
+    /// relearns every photo once, and goes on from there).
+    pub fn keeps_learning(&self) -> bool {
+        matches!(self, Change::Calibrated)
+    }
 }
 
 /// One version of a product. Its profile file is stored apart, under the same id.
@@ -64,6 +77,12 @@ impl Version {
         let s = &self.summary;
         let what = match &self.change {
             Change::Trained => format!("trained on {} good photos ({})", s.training_images, s.method),
+            Change::Learnt { added } => format!(
+                "learnt {added} more good photo{} without relearning the others ({} in all, {})",
+                if *added == 1 { "" } else { "s" },
+                s.training_images,
+                s.method
+            ),
             Change::Calibrated => "calibrated".to_string(),
             Change::Imported { version } => format!(
                 "imported from a file{} ({}, {} good photos)",
@@ -119,6 +138,20 @@ mod tests {
             cost: ModelCost { bank_size: None, model_bytes: 0, multiply_adds_per_image: 0 },
             choice: Default::default(),
             method_why: None,
+        }
+    }
+
+    #[test]
+    fn learning_one_more_photo_says_so_and_only_a_calibration_keeps_the_learning_state() {
+        let first = Version::next(&[], "p1", Change::Trained, summary(1.0, 12), 5.0, 6.0);
+        let learnt = Version::next(std::slice::from_ref(&first), "p1", Change::Learnt { added: 1 }, summary(1.1, 13), 7.0, 7.0);
+        assert_eq!(
+            learnt.describe(Some(&first)),
+            "learnt 1 more good photo without relearning the others (13 in all, PaDiM); threshold 1.00 -> 1.10"
+        );
+        assert!(Change::Calibrated.keeps_learning());
+        for change in [Change::Trained, Change::Learnt { added: 2 }, Change::RolledBack { to: 1 }, Change::Imported { version: None }] {
+            assert!(!change.keeps_learning(), "{change:?}");
         }
     }
 

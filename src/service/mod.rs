@@ -12,6 +12,7 @@ use crate::engine::clock::{now_ms, StageTimes};
 use crate::engine::embed::FeatureMap;
 use crate::engine::identify::{identify_each, Gallery, GlobalEmbedding};
 use crate::engine::inspector::{Inspector, Trainer};
+use crate::engine::learning::Learning;
 use crate::engine::postprocess::{Band, Calibration};
 use crate::engine::profile::Profile;
 use crate::engine::EngineError;
@@ -46,6 +47,7 @@ impl ServiceError {
         let engine_kind = |e: &EngineError| match e {
             EngineError::BackboneNotLoaded(_) => FailureKind::BackboneNotLoaded,
             EngineError::OtherBackbone { .. } => FailureKind::OtherBackbone,
+            EngineError::Learning { .. } => FailureKind::LearningState,
             _ => FailureKind::Refused,
         };
         let kind = match self {
@@ -157,7 +159,16 @@ impl<G: GpuBackend> Service<G> {
 
     async fn serve(&mut self, id: u64, request: Request, emit: &mut Emit<'_>) -> Result<Reply> {
         match request {
-            Request::Train { name, product, choice, files } => self.train(id, &name, product, choice, &files, emit),
+            Request::Train { name, product, choice, files } => {
+                let trainer = Trainer::new(self.inspector()?, &choice.settings())?;
+                self.learn_photos(id, trainer, &name, product, &files, emit)
+            }
+            Request::Learn { name, product, profile, learning, files } => {
+                let inspector = self.inspector()?;
+                let profile = Profile::from_bytes(&profile.name, &profile.bytes, Some(&inspector.manifest().onnx_sha256))?;
+                let trainer = Trainer::resume(inspector, &profile, Learning::from_bytes(&learning.name, &learning.bytes)?)?;
+                self.learn_photos(id, trainer, &name, product, &files, emit)
+            }
             Request::Load { file, product, bytes } => self.load(&file, product, &bytes),
             Request::Inspect { file, identify } => self.inspect(file, identify, emit).await,
             Request::Recognise { products } => self.recognise(products),
@@ -194,26 +205,29 @@ impl<G: GpuBackend> Service<G> {
         self.profile.as_ref().ok_or(ServiceError::NoProfile)
     }
 
-    fn train(
+    /// Adds `files` to `trainer` (a photo it cannot use is skipped, with the reason) and
+    /// finishes: the profile becomes the active one, and comes back with its learning state.
+    fn learn_photos(
         &mut self,
         id: u64,
+        mut trainer: Trainer,
         name: &str,
         product: Option<String>,
-        choice: TrainChoice,
         files: &[UploadedFile],
         emit: &mut Emit<'_>,
     ) -> Result<Reply> {
-        let mut trainer = Trainer::new(self.inspector()?, &choice.settings())?;
         let total = files.len();
+        let mut added = 0;
         for (done, file) in files.iter().enumerate() {
-            if let Err(e) = trainer.add(&file.name, &file.bytes) {
-                emit(Event::Skipped { id, message: e.to_string() });
+            match trainer.add(&file.name, &file.bytes) {
+                Ok(()) => added += 1,
+                Err(e) => emit(Event::Skipped { id, message: e.to_string() }),
             }
             emit(Event::Progress { id, done: done + 1, total });
         }
-        let profile = trainer.finish(name)?;
-        let bytes = profile.to_bytes()?;
-        Ok(Reply::Trained { profile: ProfileSummary::of(self.activate(profile, product)), bytes })
+        let (profile, learning) = trainer.finish_learning(name)?;
+        let (bytes, learning) = (profile.to_bytes()?, learning.to_bytes()?);
+        Ok(Reply::Trained { profile: ProfileSummary::of(self.activate(profile, product)), bytes, learning, added })
     }
 
     /// Validates a profile file completely before it replaces the active one.

@@ -1,4 +1,4 @@
-// Versions: the demo's training is version 1; *Mark as good* trains again (version 2,
+// Versions: the demo's training is version 1; *Mark as good* learns the photo (version 2,
 // scoring differently); *Roll back* to version 1 makes version 3, and the same photo
 // gets exactly the score version 1 gave it, also after a reload. A file exported at
 // version 3 and imported once the product has moved on asks before replacing it.
@@ -33,11 +33,11 @@ test('every change is a version, and rolling back restores the earlier model exa
 
   const cracked = elpvMono('1.0')[20];
   const before = await scoreOf(page, cracked);
-  // A good cell marked as good: trained again on 41 photos.
+  // A good cell marked as good: learnt, 41 photos in all.
   await scoreOf(page, elpvMono('0.0')[300]);
   await page.getByTestId('mark-good').click();
   await page.getByTestId('profile-ready').filter({ hasText: 'on 41 good photos' }).waitFor({ timeout: 120_000 });
-  await version(page, 2).filter({ hasText: 'trained on 41 good photos' }).waitFor();
+  await version(page, 2).filter({ hasText: 'learnt 1 more good photo without relearning the others (41 in all' }).waitFor();
   assert.equal(await version(page, 2).getByTestId('version-current').count(), 1, 'the newest version is the one in use');
   const retrained = await scoreOf(page, cracked);
   assert.notEqual(retrained, before, 'the retrained model scores the cell differently');
