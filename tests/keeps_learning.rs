@@ -79,3 +79,30 @@ fn a_learning_state_serves_only_the_model_it_made() {
     let (_, patchcore) = train(&inspector, &TrainSettings::patchcore(), &good[..10]);
     assert!(learn_more(&inspector, &profile, &patchcore, &[]).is_err());
 }
+
+/// The same from the command line: `train --keep-learning`, then `learn` with more
+/// photos, writes the very file that training on all of them writes.
+#[test]
+fn the_cli_learns_more_photos_into_a_kept_profile() {
+    let good = common::elpv_mono("0.0");
+    let dir = std::env::temp_dir().join(format!("damagelens-learn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let run = |args: Vec<String>| {
+        let out = common::damagelens(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let command = |words: &[&str], photos: &[String]| [words.iter().map(|w| w.to_string()).collect(), photos.to_vec()].concat();
+    let (all, first, grown) = (path("all.dlprofile"), path("first.dlprofile"), path("grown.dlprofile"));
+    assert!(run(command(&["train", "--name", "cells", "--out", &all], &good[..12])).0);
+    assert!(run(command(&["train", "--name", "cells", "--keep-learning", "--out", &first], &good[..10])).0);
+    assert!(dir.join("first.dllearning").exists());
+    let (ok, said) = run(command(&["learn", "--profile", &first, "--out", &grown], &good[10..12]));
+    assert!(ok && said.contains("learnt 2 more good images without relearning the 10 others"), "{said}");
+    assert!(std::fs::read(&grown).unwrap() == std::fs::read(&all).unwrap(), "the same profile file, byte for byte");
+    assert!(dir.join("grown.dllearning").exists(), "and it goes on learning");
+    // A profile trained without keeping its state cannot learn more: the error says why and what to do.
+    let (ok, said) = run(command(&["learn", "--profile", &all, "--out", &path("x.dlprofile")], &good[12..13]));
+    assert!(!ok && said.contains("all.dllearning") && said.contains("--keep-learning"), "{said}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::engine::embed::EmbedConfig;
 use crate::engine::image_ops::MAX_FILE_BYTES;
 use crate::engine::inspector::{Inspector, Trainer};
+use crate::engine::learning::{Learning, MAX_LEARNING_BYTES};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::postprocess::Band;
 use crate::engine::profile::{Profile, MAX_PROFILE_BYTES};
@@ -41,6 +42,23 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         settings: SettingsArgs,
+        /// Also write the learning state beside the profile (OUT with the extension
+        /// `dllearning`, tens of MB), from which `learn` adds photos later.
+        #[arg(long)]
+        keep_learning: bool,
+    },
+    /// Learn more good photos into a trained profile without relearning the others: goes
+    /// on from the learning state `train --keep-learning` wrote beside it, and gives the
+    /// profile training on all the photos would (photos added after the ones learnt).
+    Learn {
+        #[arg(long)]
+        profile: PathBuf,
+        /// Image files or folders of good items to add.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The new profile; its learning state goes beside it.
+        #[arg(long, short)]
+        out: PathBuf,
     },
     /// Score photos with a profile; prints one JSON line each and can write heatmaps.
     Inspect {
@@ -167,7 +185,10 @@ pub type CliResult<T = ()> = Result<T, String>;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { images, name, out, settings } => train(&cli.backbone, &images, &name, &out, &settings),
+        Command::Train { images, name, out, settings, keep_learning } => {
+            train(&cli.backbone, &images, &name, &out, &settings, keep_learning)
+        }
+        Command::Learn { profile, images, out } => learn(&cli.backbone, &profile, &images, &out),
         Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
         Command::Calibrate { profile, good, damaged, masks, method, out } => {
             calibrate(&cli.backbone, &profile, &good, &damaged, masks.as_deref(), method, &out)
@@ -295,8 +316,8 @@ pub fn progress(total: usize, what: &str) -> ProgressBar {
 }
 
 /// Trains a profile from image files; bad files are reported and skipped.
-pub fn train_profile(inspector: &Inspector, files: &[PathBuf], name: &str, settings: &TrainSettings) -> CliResult<Profile> {
-    let mut trainer = Trainer::new(inspector, settings).map_err(|e| e.to_string())?;
+/// Adds every file it can use to `trainer`, naming the ones it skips.
+fn add_files(trainer: &mut Trainer, files: &[PathBuf]) {
     let bar = progress(files.len(), "training");
     let mut skipped = 0;
     for path in files {
@@ -311,20 +332,69 @@ pub fn train_profile(inspector: &Inspector, files: &[PathBuf], name: &str, setti
     if skipped > 0 {
         eprintln!("{skipped} of {} files skipped (named above); training on the others", files.len());
     }
-    trainer.finish(name).map_err(|e| e.to_string())
 }
 
-/// Writes beside the target and renames, so a failure never leaves half a profile.
+/// Where a profile's learning state is kept: beside it.
+fn learning_path(profile: &Path) -> PathBuf {
+    profile.with_extension("dllearning")
+}
+
+/// Writes a profile file whole ([`write_whole`]).
 fn save_profile(profile: &Profile, out: &Path) -> CliResult {
-    let bytes = profile.to_bytes().map_err(|e| e.to_string())?;
-    let tmp = out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))
+    write_whole(out, &profile.to_bytes().map_err(|e| e.to_string())?)
 }
 
-fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs) -> CliResult {
-    let inspector = load_inspector(backbone, settings.input_size)?;
-    let profile = train_profile(&inspector, &image_files(images)?, name, &settings.settings()?)?;
+/// Writes beside the target and renames, so a failure never leaves half a file.
+fn write_whole(out: &Path, bytes: &[u8]) -> CliResult {
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Finishes `trainer` and writes its profile to `out`, and its learning state beside it
+/// when `keep_learning`.
+fn finish_to(trainer: Trainer, name: &str, out: &Path, keep_learning: bool) -> CliResult<Profile> {
+    let profile = if keep_learning {
+        let (profile, learning) = trainer.finish_learning(name).map_err(|e| e.to_string())?;
+        write_whole(&learning_path(out), &learning.to_bytes().map_err(|e| e.to_string())?)?;
+        profile
+    } else {
+        trainer.finish(name).map_err(|e| e.to_string())?
+    };
     save_profile(&profile, out)?;
+    Ok(profile)
+}
+
+fn learn(backbone: &Path, profile_path: &Path, images: &[PathBuf], out: &Path) -> CliResult {
+    let (inspector, profile) = load_with_profile(backbone, profile_path)?;
+    let state = learning_path(profile_path);
+    let bytes = read_at_most(&state, MAX_LEARNING_BYTES as u64).map_err(|error| match error {
+        ReadError::TooLarge(len) => format!("{}: {} MB is more than any learning state", state.display(), len >> 20),
+        ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "{}: no learning state beside the profile. Train it with --keep-learning to add photos later, or train it again on all its photos",
+            state.display()
+        ),
+        ReadError::Io(e) => io_message(&state, &e),
+    })?;
+    let learning = Learning::from_bytes(&state.display().to_string(), &bytes).map_err(|e| e.to_string())?;
+    let before = profile.training_images;
+    let mut trainer = Trainer::resume(&inspector, &profile, learning).map_err(|e| e.to_string())?;
+    add_files(&mut trainer, &image_files(images)?);
+    let learnt = finish_to(trainer, &profile.name, out, true)?;
+    eprintln!(
+        "{}: learnt {} more good images without relearning the {before} others, threshold {:.3} -> {:.3}",
+        out.display(),
+        learnt.training_images - before,
+        profile.calibration.threshold,
+        learnt.calibration.threshold
+    );
+    Ok(())
+}
+
+fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs, keep_learning: bool) -> CliResult {
+    let inspector = load_inspector(backbone, settings.input_size)?;
+    let mut trainer = Trainer::new(&inspector, &settings.settings()?).map_err(|e| e.to_string())?;
+    add_files(&mut trainer, &image_files(images)?);
+    let profile = finish_to(trainer, name, out, keep_learning)?;
     let cost = profile.cost();
     eprintln!(
         "{}: {} on {} good images, threshold {:.3} ({})\n  model {:.1} MB{}, {:.1} M multiply-adds to score one image",
