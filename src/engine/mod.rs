@@ -8,6 +8,7 @@ pub mod calibration_stats;
 pub mod capture;
 pub mod chooser;
 pub mod clock;
+pub mod damage_head;
 pub mod embed;
 pub mod error;
 #[cfg(feature = "scoring")]

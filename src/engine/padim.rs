@@ -191,7 +191,7 @@ impl PadimAccumulator {
 }
 
 /// Packed lower-triangular Cholesky factor of a packed symmetric matrix.
-fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
+pub(crate) fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
     let mut l = vec![0f64; a.len()];
     for i in 0..d {
         for j in 0..=i {
@@ -210,6 +210,21 @@ fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
         }
     }
     Some(l)
+}
+
+/// Solves `L L^T x = b` for `x`, `l` a packed Cholesky factor from [`cholesky`].
+pub(crate) fn cholesky_solve(l: &[f64], d: usize, b: &[f64]) -> Vec<f64> {
+    let mut y = vec![0f64; d];
+    for i in 0..d {
+        let s: f64 = (0..i).map(|k| l[tri(i, k)] * y[k]).sum();
+        y[i] = (b[i] - s) / l[tri(i, i)];
+    }
+    let mut x = vec![0f64; d];
+    for i in (0..d).rev() {
+        let s: f64 = (i + 1..d).map(|k| l[tri(k, i)] * x[k]).sum();
+        x[i] = (y[i] - s) / l[tri(i, i)];
+    }
+    x
 }
 
 /// Inverse of a packed lower-triangular matrix (also lower-triangular).
@@ -303,6 +318,14 @@ mod tests {
         let along = model.score(&grid(&[1.5, 1.5], 2)).unwrap()[0];
         let across = model.score(&grid(&[1.2, 0.8], 2)).unwrap()[0];
         assert!(across > 10.0 * along, "along {along}, across {across}");
+    }
+
+    #[test]
+    fn cholesky_solves_a_known_system() {
+        // [[4, 2], [2, 3]] x = [2, 1] has x = [0.5, 0].
+        let l = cholesky(&[4.0, 2.0, 3.0], 2).unwrap();
+        let x = cholesky_solve(&l, 2, &[2.0, 1.0]);
+        assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12, "{x:?}");
     }
 
     #[test]
