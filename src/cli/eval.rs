@@ -45,6 +45,11 @@ pub struct EvalArgs {
     /// Damaged images per defect type taken out of the test set to calibrate the threshold.
     #[arg(long, default_value_t = CALIBRATION_PER_DEFECT)]
     pub calibrate: usize,
+    /// Also learn a damage head from the damaged calibration photos (`--calibrate` per
+    /// defect type, with their masks when there are) and fuse it into every judged map:
+    /// a patch the head is sure of is lifted by this many thresholds; 1 is a sure patch lifted by one threshold.
+    #[arg(long)]
+    pub damage_head: Option<f32>,
     #[arg(long)]
     pub json: Option<PathBuf>,
     #[arg(long)]
@@ -97,6 +102,9 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     let started = Instant::now();
     let threshold_method = method(args.threshold_method);
     let (mut session, profile_given) = match &args.profile {
+        Some(_) if args.damage_head.is_some() => {
+            return Err("--damage-head learns from the dataset's training photos; leave out --profile".into());
+        }
         Some(path) => {
             let (inspector, profile) = load_with_profile(backbone, path)?;
             (EvalSession::with_profile(&inspector, profile, threshold_method.clone()), true)
@@ -106,6 +114,9 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
             let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
             let mut session = EvalSession::training(&inspector, &name, &args.settings.settings()?, threshold_method.clone())
                 .map_err(|e| e.to_string())?;
+            if let Some(weight) = args.damage_head {
+                session = session.with_damage_head(weight).map_err(|e| format!("--damage-head: {e}; give a --threshold-method"))?;
+            }
             let bar = progress(dataset.train.len(), "training");
             for rel in &dataset.train {
                 let path = root.join(rel);

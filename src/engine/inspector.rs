@@ -119,9 +119,7 @@ impl Inspector {
     }
 
     fn map_of(&self, model: &AnomalyModel, grid: &PatchGrid) -> Result<AnomalyMap, EngineError> {
-        let scores = model.score(grid)?;
-        let size = self.preprocess.size;
-        Ok(AnomalyMap::from_patch_scores(&scores, grid.height, grid.width, size as usize, blur_sigma(size)))
+        Ok(self.map_of_patches(&model.score(grid)?, grid))
     }
 
     /// The raw anomaly map of one image under `profile`, plus the photo's size.
@@ -160,11 +158,19 @@ impl Inspector {
 
     /// The anomaly map of a photo's feature maps (computed with `profile`'s preprocessing).
     fn map_of_features(&self, profile: &Profile, maps: &[FeatureMap], times: &mut StageTimes) -> Result<AnomalyMap, EngineError> {
+        Ok(self.map_and_grid(profile, maps, times)?.0)
+    }
+
+    /// [`Self::map_of_features`], and the first detector's patch grid of the photo (what
+    /// a damage head reads).
+    fn map_and_grid(&self, profile: &Profile, maps: &[FeatureMap], times: &mut StageTimes) -> Result<(AnomalyMap, PatchGrid), EngineError> {
         let mut clock = Stopwatch::start();
         let mut members = Vec::with_capacity(profile.detectors.len());
+        let mut first = None;
         for d in &profile.detectors {
             let grid = d.embedder.embed(maps)?;
             members.push((d.model.score(&grid)?, grid.height, grid.width, d.scale));
+            first.get_or_insert(grid);
         }
         times.scoring = clock.lap();
         let size = self.preprocess.size as usize;
@@ -173,7 +179,29 @@ impl Inspector {
             .map(|(scores, h, w, scale)| Ok((AnomalyMap::from_patch_scores(&scores, h, w, size, blur_sigma(size as u32)), scale)));
         let map = combine(&mut maps_of_detectors)?;
         times.postprocess = clock.lap();
-        Ok(map)
+        Ok((map, first.ok_or(EngineError::NothingLearnt)?))
+    }
+
+    /// The raw anomaly map of one image under `profile`, its first detector's patch grid
+    /// and the photo's size.
+    pub fn anomaly_map_and_grid(
+        &self,
+        profile: &Profile,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<(AnomalyMap, PatchGrid, (u32, u32)), EngineError> {
+        check_profile(&self.manifest, self.preprocess.size, profile)?;
+        let mut times = StageTimes::default();
+        let (maps, dims) = self.timed_feature_maps(file, bytes, profile.even_brightness, &mut times)?;
+        let (map, grid) = self.map_and_grid(profile, &maps, &mut times)?;
+        Ok((map, grid, dims))
+    }
+
+    /// A map of `grid`'s patch values (a damage head's probabilities, say) laid out and
+    /// smoothed as an anomaly map is.
+    pub fn map_of_patches(&self, values: &[f32], grid: &PatchGrid) -> AnomalyMap {
+        let size = self.preprocess.size;
+        AnomalyMap::from_patch_scores(values, grid.height, grid.width, size as usize, blur_sigma(size))
     }
 
     /// Inspects a photo whose feature maps were already computed (by

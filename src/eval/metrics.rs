@@ -188,6 +188,23 @@ pub fn image_accuracy(scores: &[f32], labels: &[bool], t: f32) -> Option<f64> {
     Some(correct as f64 / pairs.len() as f64)
 }
 
+/// The share of good images flagged at the highest threshold that still flags at least
+/// `sensitivity` of the damaged ones: what catching that much damage costs in false
+/// alarms. None without images of both kinds, or with a NaN score.
+pub fn false_alarms_at_sensitivity(scores: &[f32], labels: &[bool], sensitivity: f64) -> Option<f64> {
+    let pairs = scored_pairs(scores, labels)?;
+    let mut damaged: Vec<f32> = pairs.iter().filter(|(_, l)| *l).map(|(s, _)| *s).collect();
+    let good: Vec<f32> = pairs.iter().filter(|(_, l)| !*l).map(|(s, _)| *s).collect();
+    if damaged.is_empty() || good.is_empty() {
+        return None;
+    }
+    damaged.sort_by(f32::total_cmp);
+    // Flagging from the k-th lowest damaged score up flags n - k of n.
+    let missed = ((1.0 - sensitivity) * damaged.len() as f64 + 1e-9).floor() as usize;
+    let threshold = damaged[missed.min(damaged.len() - 1)];
+    Some(good.iter().filter(|s| **s >= threshold).count() as f64 / good.len() as f64)
+}
+
 /// Label given to pixels outside every region by [`label_regions`].
 const NO_REGION: u32 = u32::MAX;
 
@@ -513,6 +530,21 @@ fn quantile_groups(counts: &[u64], total: u64, k: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn false_alarms_at_a_sensitivity_count_the_good_images_above_the_damage_it_must_catch() {
+        use super::false_alarms_at_sensitivity as at;
+        // 20 damaged scores 1..=20: 95% of them are caught from 2 up (one missed).
+        let mut scores: Vec<f32> = (1..=20).map(|s| s as f32).collect();
+        let mut labels = vec![true; 20];
+        // Good scores 0.5, 1.5, 2.5, 3.5: two of them are at or above 2.
+        scores.extend([0.5, 1.5, 2.5, 3.5]);
+        labels.extend([false; 4]);
+        assert_eq!(at(&scores, &labels, 0.95), Some(0.5));
+        // All damage: from the lowest damaged score, 1, up: three of four good images.
+        assert_eq!(at(&scores, &labels, 1.0), Some(0.75));
+        assert_eq!(at(&scores[..20], &labels[..20], 0.95), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{Category, Sample};
-use super::metrics::{auroc, average_precision, image_accuracy, pr_curve, roc_curve, Curve, PixelSet};
+use super::metrics::{auroc, average_precision, false_alarms_at_sensitivity, image_accuracy, pr_curve, roc_curve, Curve, PixelSet};
 use super::threshold::CalibrationSet;
 use crate::engine::image_ops::decode_rgb;
 use crate::engine::postprocess::AnomalyMap;
@@ -57,6 +57,10 @@ pub struct Metrics {
     /// without one): the misses nobody looks at again.
     #[serde(default)]
     pub damaged_passed_as_ok: Option<f64>,
+    /// Share of the good photos flagged at the threshold that catches 95% of the damaged
+    /// ones, whatever threshold was chosen: what catching nearly all damage costs.
+    #[serde(default)]
+    pub false_alarms_at_95: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +165,7 @@ fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32, check_from: Opt
         pixel_best_IoU: usable.then(|| pixels.iou_curve(CURVE_STEPS)).flatten().and_then(|c| c.y.into_iter().reduce(f64::max)),
         check_share: check_from.and_then(|from| share(items.iter().map(|i| i.score >= from && i.score < threshold))),
         damaged_passed_as_ok: share(items.iter().filter(|i| i.anomalous).map(|i| i.score < check_from.unwrap_or(threshold).min(threshold))),
+        false_alarms_at_95: false_alarms_at_sensitivity(&scores, &labels, 0.95),
     }
 }
 

@@ -9,9 +9,10 @@ use super::outcome::{EvalError, EvalOutcome, GalleryCase};
 use super::report::{calibration_set, mask_on_map, report, report_curves, scores_csv, worst_cases, EvalItem, Report, Timing};
 use super::threshold::{choose, ThresholdMethod};
 use crate::engine::calibration_stats::check_band;
+use crate::engine::damage_head::{fuse, DamageHead, Example};
 use crate::engine::error::EngineError;
 use crate::engine::inspector::{Inspector, Trainer};
-use crate::engine::postprocess::{heatmap_rgba, Calibration};
+use crate::engine::postprocess::{heatmap_rgba, AnomalyMap, Calibration};
 use crate::engine::profile::Profile;
 use crate::engine::settings::TrainSettings;
 
@@ -31,6 +32,17 @@ pub struct EvalSession {
     check_from: Option<f32>,
     calibration: Vec<EvalItem>,
     items: Vec<EvalItem>,
+    /// Learning a damage head from the damaged calibration photos, when asked.
+    head: Option<HeadPlan>,
+}
+
+/// A damage head being learnt, then fused into every judged photo's map.
+struct HeadPlan {
+    /// How many thresholds a sure damaged patch lifts the map ([`fuse`]).
+    weight: f32,
+    /// The good held-out photos' and the damaged calibration photos' patches.
+    examples: Vec<Example>,
+    head: Option<DamageHead>,
 }
 
 impl EvalSession {
@@ -45,6 +57,7 @@ impl EvalSession {
             check_from: None,
             calibration: Vec::new(),
             items: Vec::new(),
+            head: None,
         }
     }
 
@@ -66,7 +79,21 @@ impl EvalSession {
             check_from: None,
             calibration: Vec::new(),
             items: Vec::new(),
+            head: None,
         })
+    }
+
+    /// Learns a damage head ([`crate::engine::damage_head`]) from the damaged calibration
+    /// photos (with their masks, when they have them) and the good photos training held
+    /// out, and fuses it into the map of every photo judged, `weight` thresholds for a
+    /// sure damaged patch. Only for a session that trains (the held-out photos' patches
+    /// come from its training) and chooses a threshold on calibration photos.
+    pub fn with_damage_head(mut self, weight: f32) -> Result<Self, EvalError> {
+        if self.trainer.is_none() || self.method.is_none() {
+            return Err(EvalError::OutOfOrder("a damage head is learnt by an evaluation that trains and calibrates"));
+        }
+        self.head = Some(HeadPlan { weight, examples: Vec::new(), head: None });
+        Ok(self)
     }
 
     /// One good training photo; an error concerns this file only.
@@ -86,7 +113,16 @@ impl EvalSession {
             let (_, held_out) = trainer.held_out()?;
             self.calibration.extend(held_out.into_iter().enumerate().map(|(i, map)| EvalItem::held_out_good(i, map)));
         }
-        Ok(self.profile.insert(trainer.finish(&name)?))
+        let profile = match &mut self.head {
+            Some(plan) => {
+                let (profile, learning) = trainer.finish_learning(&name)?;
+                let good = learning.members.into_iter().next().map(|m| m.holdout).unwrap_or_default();
+                plan.examples.extend(good.into_iter().map(Example::good));
+                profile
+            }
+            None => trainer.finish(&name)?,
+        };
+        Ok(self.profile.insert(profile))
     }
 
     fn profile(&self) -> Result<&Profile, EvalError> {
@@ -104,7 +140,29 @@ impl EvalSession {
         calibration: bool,
     ) -> Result<Vec<String>, EvalError> {
         let mut problems = Vec::new();
-        let item = evaluate_sample(&self.inspector, self.profile()?, sample, image, mask, &mut problems)?;
+        let profile = self.profile.as_ref().ok_or(EvalError::OutOfOrder("photos to judge came before the model was trained"))?;
+        let item = match &mut self.head {
+            Some(plan) => {
+                let (map, grid, size) = self.inspector.anomaly_map_and_grid(profile, &sample.path, image)?;
+                let mut item = judged_item(sample, map, size, mask, &mut problems);
+                match (&plan.head, calibration) {
+                    (None, true) if sample.anomalous => plan.examples.push(match &item.mask {
+                        Some(mask) => Example::masked(grid, mask, profile.backbone.input_size as usize),
+                        None => Example::unmasked(grid.clone(), &profile.detectors[0].model.score(&grid)?),
+                    }),
+                    (Some(head), false) => {
+                        let threshold = self.threshold.as_ref().map_or(profile.calibration.threshold, |t| t.0);
+                        let damage = self.inspector.map_of_patches(&head.probabilities(&grid)?, &grid);
+                        let fused = fuse(&AnomalyMap { size: damage.size, values: item.map }, &damage, threshold, plan.weight);
+                        item.score = fused.max();
+                        item.map = fused.values;
+                    }
+                    _ => {}
+                }
+                item
+            }
+            None => evaluate_sample(&self.inspector, profile, sample, image, mask, &mut problems)?,
+        };
         let list = if calibration { &mut self.calibration } else { &mut self.items };
         list.push(item);
         Ok(problems)
@@ -131,6 +189,10 @@ impl EvalSession {
         };
         self.check_from = check_from;
         self.threshold = Some(chosen.clone());
+        if let Some(plan) = &mut self.head {
+            plan.head = Some(DamageHead::fit(&plan.examples)?);
+            plan.examples = Vec::new();
+        }
         Ok(chosen)
     }
 
@@ -197,6 +259,17 @@ pub fn evaluate_sample(
     problems: &mut Vec<String>,
 ) -> Result<EvalItem, EngineError> {
     let (map, image_size) = inspector.anomaly_map(profile, &sample.path, image)?;
+    Ok(judged_item(sample, map, image_size, mask, problems))
+}
+
+/// A sample's map (of a photo of `image_size`) with its mask read at the map's size.
+fn judged_item(
+    sample: &Sample,
+    map: AnomalyMap,
+    image_size: (u32, u32),
+    mask: Option<Result<Vec<u8>, String>>,
+    problems: &mut Vec<String>,
+) -> EvalItem {
     let mask = match (mask, sample.anomalous) {
         (_, false) => Some(vec![false; map.values.len()]),
         (None, true) => None,
@@ -210,14 +283,7 @@ pub fn evaluate_sample(
             }
         }
     };
-    Ok(EvalItem {
-        path: sample.path.clone(),
-        anomalous: sample.anomalous,
-        category: sample.category,
-        score: map.max(),
-        map: map.values,
-        mask,
-    })
+    EvalItem { path: sample.path.clone(), anomalous: sample.anomalous, category: sample.category, score: map.max(), map: map.values, mask }
 }
 
 fn png_of(rgba: &[u8], size: u32) -> Result<Vec<u8>, EvalError> {
