@@ -47,8 +47,9 @@ pub struct EvalArgs {
     pub calibrate: usize,
     /// Also learn a damage head from the damaged calibration photos (`--calibrate` per
     /// defect type, with their masks when there are) and fuse it into every judged map:
-    /// a patch the head is sure of is lifted by this many thresholds; 1 is a sure patch lifted by one threshold.
-    #[arg(long)]
+    /// a patch the head is sure of is lifted by this many thresholds (default 0.5). The
+    /// photos' scores stay the anomaly model's.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.5")]
     pub damage_head: Option<f32>,
     #[arg(long)]
     pub json: Option<PathBuf>,

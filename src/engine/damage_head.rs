@@ -11,16 +11,25 @@
 //! (the problem is convex and has 1 + dims unknowns), in a second or so.
 //!
 //! The fused map adds the head's damage probability to the anomaly map in the anomaly
-//! map's own units: `fused = anomaly + weight * threshold * p` ([`fuse`]). A patch the
-//! head is sure of is lifted by `weight` thresholds; where it sees no damage (p near 0)
-//! the anomaly map is left as it was, so a product without damaged photos is judged
-//! exactly as before.
+//! map's own units: `fused = anomaly + weight * threshold * p` ([`fuse`]), with weight
+//! [`DAMAGE_WEIGHT`]. A patch the head is sure of is lifted by half a threshold; where it
+//! sees no damage (p near 0) the anomaly map is left as it was. The map shows where the
+//! damage is; the photo's score, and so its verdict, stays the anomaly model's. Measured
+//! on the MVTec 3D tire with PatchCore and 10 damaged photos per defect type
+//! (bench/QUALITY.md has the full study): the fused map finds the damage better (AUPRO
+//! 0.858 -> 0.937, pixel AUROC 0.963 -> 0.985), but the maximum of a fused map ranks
+//! photos worse than the anomaly map's (image AUROC 0.756 -> 0.718; multiplying the map
+//! by 1 + 0.5 p instead: 0.725; weight 1: 0.698), since some patches of every good photo
+//! look like damage to a head learnt from a few photos. A product without damaged
+//! photos has no head and is judged exactly as before.
 
 use super::embed::PatchGrid;
 use super::padim::{cholesky, cholesky_solve};
 use super::postprocess::AnomalyMap;
 use super::EngineError;
 
+/// How many thresholds a patch the head is sure of lifts the map (see the module's notes).
+pub const DAMAGE_WEIGHT: f32 = 0.5;
 /// L2 penalty on the standardised weights, per unit of total sample weight: keeps a
 /// head learnt from two photos from trusting a single feature.
 const L2: f64 = 1e-2;

@@ -153,9 +153,8 @@ impl EvalSession {
                     (Some(head), false) => {
                         let threshold = self.threshold.as_ref().map_or(profile.calibration.threshold, |t| t.0);
                         let damage = self.inspector.map_of_patches(&head.probabilities(&grid)?, &grid);
-                        let fused = fuse(&AnomalyMap { size: damage.size, values: item.map }, &damage, threshold, plan.weight);
-                        item.score = fused.max();
-                        item.map = fused.values;
+                        // The map shows where; the score stays the anomaly model's (crate::engine::damage_head).
+                        item.map = fuse(&AnomalyMap { size: damage.size, values: item.map }, &damage, threshold, plan.weight).values;
                     }
                     _ => {}
                 }
