@@ -50,7 +50,7 @@ fn peak_while_reading(bytes: &[u8]) -> usize {
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A small two-detector profile: every tensor kind and both header layouts' fields.
+/// A small two-detector profile with a damage head: every tensor kind and both header layouts' fields.
 fn seed_profile() -> Vec<u8> {
     let embed = EmbedConfig { layers: vec!["feat_s8".into()], dims: Some(3), seed: 1, neighbourhood: 1 };
     let padim = Detector {
@@ -89,6 +89,17 @@ fn seed_profile() -> Vec<u8> {
             30,
             10,
         )),
+        damage_head: Some(damagelens::engine::profile::LearntHead {
+            head: damagelens::engine::damage_head::DamageHead {
+                dims: 3,
+                mean: vec![0.1; 3],
+                scale: vec![1.0; 3],
+                weights: vec![0.5, -0.5, 1.0],
+                bias: -2.0,
+            },
+            weight: 0.5,
+            photos: 4,
+        }),
     }
     .to_bytes()
     .unwrap()

@@ -735,6 +735,7 @@ impl Trainer {
             gallery: Some(gallery),
             origin: None,
             method,
+            damage_head: None,
         };
         let learning = keep.then(|| Learning {
             members: learnt,

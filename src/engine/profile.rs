@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::capture::CaptureReference;
 use super::chooser::MethodReport;
+use super::damage_head::DamageHead;
 use super::embed::{EmbedConfig, Embedder, PatchGrid};
 use super::identify::{Gallery, GalleryHeader, EMBEDDING_KIND, MAX_GALLERY};
 use super::padim::PadimModel;
@@ -158,6 +159,27 @@ pub struct Profile {
     pub origin: Option<Origin>,
     /// Why the method was chosen, when it was chosen automatically.
     pub method: Option<MethodReport>,
+    /// What damage looks like for this product, learnt from its damaged photos at
+    /// calibration; None without any (`crate::engine::damage_head`).
+    pub damage_head: Option<LearntHead>,
+}
+
+/// A damage head kept in a profile, fused into the map it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearntHead {
+    pub head: DamageHead,
+    /// Thresholds a sure damaged patch lifts the map (`damage_head::fuse`).
+    pub weight: f32,
+    /// Damaged photos it learnt from.
+    pub photos: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeadHeader {
+    dims: usize,
+    bias: f32,
+    weight: f32,
+    photos: usize,
 }
 
 /// Which product and version of a library a profile file is: importing it where that
@@ -226,6 +248,9 @@ struct Header {
     /// its detector's method).
     #[serde(rename = "chosen_method", default, skip_serializing_if = "Option::is_none")]
     method: Option<MethodReport>,
+    /// Absent without a damage head; its tensors are `head.mean`, `head.scale`, `head.weights`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    damage_head: Option<HeadHeader>,
     /// Written for people reading the file; recomputed from the tensors on reading.
     cost: Option<ModelCost>,
 }
@@ -275,6 +300,7 @@ impl Profile {
             gallery: self.gallery.as_ref().map(Gallery::header),
             origin: self.origin.clone(),
             method: self.method.clone(),
+            damage_head: self.damage_head.as_ref().map(|h| HeadHeader { dims: h.head.dims, bias: h.head.bias, weight: h.weight, photos: h.photos }),
             cost: Some(self.cost()),
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -294,6 +320,11 @@ impl Profile {
         }
         if let Some(g) = &self.gallery {
             tensors.push((GALLERY_TENSOR.into(), vec![g.len(), g.dims], f32_bytes(&g.embeddings)));
+        }
+        if let Some(h) = &self.damage_head {
+            for (name, values) in [("head.mean", &h.head.mean), ("head.scale", &h.head.scale), ("head.weights", &h.head.weights)] {
+                tensors.push((name.into(), vec![h.head.dims], f32_bytes(values)));
+            }
         }
         let views: Vec<(&str, TensorView)> = tensors
             .iter()
@@ -443,7 +474,29 @@ impl Profile {
             }
             _ => None,
         };
+        let damage_head = match &header.damage_head {
+            None => None,
+            Some(h) => {
+                let dims = detectors[0].embedder.out_dims();
+                let photos_ok = (1..=1_000_000).contains(&h.photos);
+                if !(h.dims == dims && h.bias.is_finite() && h.weight > 0.0 && h.weight <= 10.0 && photos_ok) {
+                    return Err(bad("its damage head does not fit its model".into()));
+                }
+                let head = DamageHead {
+                    dims,
+                    mean: read("head.mean", &[dims])?,
+                    scale: read("head.scale", &[dims])?,
+                    weights: read("head.weights", &[dims])?,
+                    bias: h.bias,
+                };
+                if head.scale.iter().any(|s| *s <= 0.0) {
+                    return Err(bad("its damage head does not fit its model".into()));
+                }
+                Some(LearntHead { head, weight: h.weight, photos: h.photos })
+            }
+        };
         Ok(Profile {
+            damage_head,
             name: header.name,
             backbone: header.backbone,
             detectors,
@@ -519,6 +572,7 @@ mod tests {
             gallery: None,
             origin: Some(Origin { product: "p18f2a9c3d".into(), version: 3, trained_ms: 1.7e12 }),
             method: None,
+            damage_head: None,
         }
     }
 
@@ -696,6 +750,17 @@ mod tests {
         let forged = patched(&bytes, r#"\"chosen\":\"PatchCore\""#, r#"\"chosen\":\"Patch<i>X\""#);
         let err = Profile::from_bytes("m.dlprofile", &forged, None).unwrap_err().to_string();
         assert!(err.contains("m.dlprofile") && err.contains("method was chosen"), "{err}");
+    }
+
+    #[test]
+    fn keeps_its_damage_head_and_refuses_one_that_does_not_fit() {
+        let mut p = profile(false);
+        let head = DamageHead { dims: 3, mean: vec![0.0; 3], scale: vec![1.0, 2.0, 0.5], weights: vec![1.0, 0.0, -1.0], bias: 0.25 };
+        p.damage_head = Some(LearntHead { head, weight: 0.5, photos: 4 });
+        let bytes = p.to_bytes().unwrap();
+        assert_eq!(Profile::from_bytes("mug.dlprofile", &bytes, None).unwrap(), p);
+        let error = Profile::from_bytes("mug.dlprofile", &patched(&bytes, r#"\"photos\":4"#, r#"\"photos\":0"#), None).unwrap_err();
+        assert!(error.to_string().contains("damage head does not fit"), "{error}");
     }
 
     #[test]
