@@ -322,7 +322,7 @@ pub enum EvalReply {
         problems: Vec<String>,
     },
     Fitted {
-        profile: ProfileSummary,
+        profile: Box<ProfileSummary>,
     },
     ThresholdChosen {
         value: f32,
@@ -355,6 +355,9 @@ pub struct ProfileSummary {
     /// Why the method was chosen, when it was chosen automatically.
     #[serde(default)]
     pub method_why: Option<String>,
+    /// The damaged photos its damage head learnt from, when it has one.
+    #[serde(default)]
+    pub damage_head: Option<usize>,
 }
 
 impl ProfileSummary {
@@ -372,6 +375,7 @@ impl ProfileSummary {
             cost: profile.cost(),
             choice: TrainChoice::of(profile),
             method_why: profile.method.as_ref().map(|m| m.why.clone()),
+            damage_head: profile.damage_head.as_ref().map(|h| h.photos),
         }
     }
 }
@@ -402,6 +406,11 @@ pub struct InspectionReply {
     /// map_size^2 bytes, 1 on the border of the damaged region
     #[serde(with = "serde_bytes")]
     pub outline: Vec<u8>,
+    /// The product's damage head's highest damage probability over the photo, when it
+    /// has a head (learnt at calibration from damaged photos); the heatmap then shows
+    /// the anomaly map and the head's together, and the verdict is still the anomaly model's.
+    #[serde(default)]
+    pub damage: Option<f32>,
 }
 
 /// The answer to a call, in its `Event::Done`.

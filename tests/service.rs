@@ -197,6 +197,47 @@ fn train_load_inspect_and_calibrate_through_the_service() {
     assert_eq!(inspected(&mut service, 19, &good[30]).band, Band::Damaged);
 }
 
+/// Calibration with damaged photos teaches the product what damage looks like: the
+/// head comes with the calibration applied, survives the profile file, shows in the
+/// heatmap and says how sure it is, while the score (the verdict) stays the anomaly
+/// model's.
+#[test]
+fn calibrating_with_damaged_photos_adds_a_damage_head_that_shows_where_and_leaves_the_verdict() {
+    let mut service = ready_service();
+    let good = common::elpv_mono("0.0");
+    let cracked = common::elpv_mono("1.0");
+    train(&mut service, 1, "cells", &good[..20]);
+    let before: Vec<_> =
+        cracked[6..12].iter().chain(&good[40..46]).enumerate().map(|(i, p)| inspected(&mut service, 10 + i as u64, p)).collect();
+    assert!(before.iter().all(|r| r.damage.is_none()));
+    let damaged = cracked[..6].iter().map(|p| DamagedPhoto { photo: file(p), mask: None, category: None }).collect();
+    let good_files = good[..20].iter().map(|p| file(p)).collect();
+    match reply(&mut service, 2, Request::Calibrate { good: good_files, damaged }) {
+        Reply::CalibrationScored { problems, .. } => assert!(problems.is_empty(), "{problems:?}"),
+        other => panic!("{other:?}"),
+    }
+    let calibration = service.active_profile().unwrap().calibration.clone();
+    let bytes = match reply(&mut service, 3, Request::SetCalibration { calibration }) {
+        Reply::Calibrated { profile, bytes } => {
+            assert_eq!(profile.damage_head, Some(6));
+            bytes
+        }
+        other => panic!("{other:?}"),
+    };
+    reply(&mut service, 4, Request::Load { file: "cells.dlprofile".into(), product: None, bytes });
+    let after: Vec<_> =
+        cracked[6..12].iter().chain(&good[40..46]).enumerate().map(|(i, p)| inspected(&mut service, 20 + i as u64, p)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((a.score.to_bits(), a.band), (b.score.to_bits(), b.band), "{}: the verdict is the anomaly model's", a.file);
+        assert_ne!(a.heatmap, b.heatmap, "{}: the heatmap shows the head too", a.file);
+    }
+    let sure: Vec<f32> = after.iter().map(|r| r.damage.expect("the head says how sure it is")).collect();
+    let (on_cracks, on_good) = sure.split_at(6);
+    eprintln!("damage head: cracked {on_cracks:?}, good {on_good:?}");
+    let ranking = damagelens::engine::chooser::pairwise_auroc(on_cracks, on_good).unwrap();
+    assert!(ranking >= 0.75, "the head tells unseen cracked cells from good ones: {ranking}");
+}
+
 /// Mark as good through the service: the new photo alone goes through the backbone
 /// (one progress step), and the product comes out exactly as training on all its photos.
 #[test]

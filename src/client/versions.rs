@@ -138,6 +138,7 @@ mod tests {
             cost: ModelCost { bank_size: None, model_bytes: 0, multiply_adds_per_image: 0 },
             choice: Default::default(),
             method_why: None,
+            damage_head: None,
         }
     }
 

@@ -8,6 +8,7 @@ use super::calibration_stats::{calibrated, normal_statistics};
 use super::capture::{CaptureReference, CaptureStats};
 use super::chooser::{self, Candidate, MethodReport, CANDIDATE_COPIES};
 use super::clock::{StageTimes, Stopwatch};
+use super::damage_head::fuse;
 use super::embed::{Embedder, FeatureMap, PatchGrid};
 use super::handheld::HandHeld;
 use super::identify::{Gallery, GlobalEmbedding};
@@ -49,6 +50,9 @@ pub struct Inspection {
     pub outline: Vec<u8>,
     pub image_width: u32,
     pub image_height: u32,
+    /// The profile's damage head's highest damage probability over the photo (0..1),
+    /// when it has one; the map then shows the two fused.
+    pub damage: Option<f32>,
 }
 
 /// Decode -> preprocess -> backbone: shared by training, inspection and evaluation.
@@ -215,9 +219,19 @@ impl Inspector {
         mut times: StageTimes,
     ) -> Result<(Inspection, StageTimes), EngineError> {
         check_profile(&self.manifest, self.preprocess.size, profile)?;
-        let map = self.map_of_features(profile, maps, &mut times)?;
+        let (map, grid) = self.map_and_grid(profile, maps, &mut times)?;
         let mut clock = Stopwatch::start();
-        let inspection = Inspection::new(map, &profile.calibration, None, dims);
+        let calibration = &profile.calibration;
+        let inspection = match &profile.damage_head {
+            None => Inspection::new(map, calibration, None, dims),
+            // The head shows where the damage is; the verdict stays the anomaly model's.
+            Some(learnt) => {
+                let damage = self.map_of_patches(&learnt.head.probabilities(&grid)?, &grid);
+                let score = map.max();
+                let shown = fuse(&map, &damage, calibration.threshold, learnt.weight);
+                Inspection::new(shown, calibration, None, dims).judged_by(score, calibration, damage.max())
+            }
+        };
         times.postprocess += clock.lap();
         Ok((inspection, times))
     }
@@ -236,12 +250,10 @@ impl Inspector {
 
     /// [`Self::inspect`], with the time each stage took.
     pub fn inspect_timed(&self, profile: &Profile, file: &str, bytes: &[u8]) -> Result<(Inspection, StageTimes), EngineError> {
+        check_profile(&self.manifest, self.preprocess.size, profile)?;
         let mut times = StageTimes::default();
-        let (map, dims) = self.timed_map(profile, file, bytes, &mut times)?;
-        let mut clock = Stopwatch::start();
-        let inspection = Inspection::new(map, &profile.calibration, None, dims);
-        times.postprocess += clock.lap();
-        Ok((inspection, times))
+        let (maps, dims) = self.timed_feature_maps(file, bytes, profile.even_brightness, &mut times)?;
+        self.inspect_features(profile, &maps, dims, times)
     }
 }
 
@@ -277,7 +289,14 @@ impl Inspection {
             map,
             image_width: width,
             image_height: height,
+            damage: None,
         }
+    }
+
+    /// The verdict from the anomaly model's `score` (the map shown is a fused one), with
+    /// the damage head's highest probability.
+    pub fn judged_by(self, score: f32, calibration: &Calibration, damage: f32) -> Self {
+        Inspection { score, normalised_score: calibration.normalise(score), band: calibration.band(score), damage: Some(damage), ..self }
     }
 }
 
@@ -648,6 +667,12 @@ impl Trainer {
         self.members.iter_mut().for_each(|m| m.candidate = None);
         self.augment = chosen.settings().augment;
         Ok(chooser::report(&scores, chosen, damaged_count, good_count))
+    }
+
+    /// The held-out good photos' patch grids under the first detector (what a damage
+    /// head learns good patches from).
+    pub fn held_out_grids(&self) -> &[PatchGrid] {
+        self.members.first().map_or(&[], |m| &m.holdout)
     }
 
     /// Too few photos came to hold some out ([`HELD_OUT_FROM`]).

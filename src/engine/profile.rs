@@ -300,7 +300,12 @@ impl Profile {
             gallery: self.gallery.as_ref().map(Gallery::header),
             origin: self.origin.clone(),
             method: self.method.clone(),
-            damage_head: self.damage_head.as_ref().map(|h| HeadHeader { dims: h.head.dims, bias: h.head.bias, weight: h.weight, photos: h.photos }),
+            damage_head: self.damage_head.as_ref().map(|h| HeadHeader {
+                dims: h.head.dims,
+                bias: h.head.bias,
+                weight: h.weight,
+                photos: h.photos,
+            }),
             cost: Some(self.cost()),
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();

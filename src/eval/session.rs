@@ -10,6 +10,7 @@ use super::report::{calibration_set, mask_on_map, report, report_curves, scores_
 use super::threshold::{choose, ThresholdMethod};
 use crate::engine::calibration_stats::check_band;
 use crate::engine::damage_head::{fuse, DamageHead, Example};
+use crate::engine::embed::PatchGrid;
 use crate::engine::error::EngineError;
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::postprocess::{heatmap_rgba, AnomalyMap, Calibration};
@@ -146,10 +147,7 @@ impl EvalSession {
                 let (map, grid, size) = self.inspector.anomaly_map_and_grid(profile, &sample.path, image)?;
                 let mut item = judged_item(sample, map, size, mask, &mut problems);
                 match (&plan.head, calibration) {
-                    (None, true) if sample.anomalous => plan.examples.push(match &item.mask {
-                        Some(mask) => Example::masked(grid, mask, profile.backbone.input_size as usize),
-                        None => Example::unmasked(grid.clone(), &profile.detectors[0].model.score(&grid)?),
-                    }),
+                    (None, true) if sample.anomalous => plan.examples.push(damaged_example(profile, grid, &item)?),
                     (Some(head), false) => {
                         let threshold = self.threshold.as_ref().map_or(profile.calibration.threshold, |t| t.0);
                         let damage = self.inspector.map_of_patches(&head.probabilities(&grid)?, &grid);
@@ -259,6 +257,35 @@ pub fn evaluate_sample(
 ) -> Result<EvalItem, EngineError> {
     let (map, image_size) = inspector.anomaly_map(profile, &sample.path, image)?;
     Ok(judged_item(sample, map, image_size, mask, problems))
+}
+
+/// What a damage head learns from a damaged photo: its first detector's `grid`, labelled
+/// by the mask of its `item` (the same photo judged), or without one by the patches the
+/// anomaly model scores highest.
+pub fn damaged_example(profile: &Profile, grid: PatchGrid, item: &EvalItem) -> Result<Example, EngineError> {
+    Ok(match &item.mask {
+        Some(mask) => Example::masked(grid, mask, profile.backbone.input_size as usize),
+        None => {
+            let scores = profile.detectors[0].model.score(&grid)?;
+            Example::unmasked(grid, &scores)
+        }
+    })
+}
+
+/// Scores a damaged sample as [`evaluate_sample`] does, and gives what a damage head
+/// learns from it.
+pub fn evaluate_damaged(
+    inspector: &Inspector,
+    profile: &Profile,
+    sample: &Sample,
+    image: &[u8],
+    mask: Option<Result<Vec<u8>, String>>,
+    problems: &mut Vec<String>,
+) -> Result<(EvalItem, Example), EngineError> {
+    let (map, grid, size) = inspector.anomaly_map_and_grid(profile, &sample.path, image)?;
+    let item = judged_item(sample, map, size, mask, problems);
+    let example = damaged_example(profile, grid, &item)?;
+    Ok((item, example))
 }
 
 /// A sample's map (of a photo of `image_size`) with its mask read at the map's size.

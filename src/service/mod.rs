@@ -9,18 +9,19 @@ mod gpu;
 pub use gpu::{fallback_notice, Attempt, Gpu, GpuBackend};
 
 use crate::engine::clock::{now_ms, StageTimes};
+use crate::engine::damage_head::{DamageHead, Example, DAMAGE_WEIGHT};
 use crate::engine::embed::FeatureMap;
 use crate::engine::identify::{identify_each, Gallery, GlobalEmbedding};
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::learning::Learning;
 use crate::engine::postprocess::{Band, Calibration};
-use crate::engine::profile::Profile;
+use crate::engine::profile::{LearntHead, Profile};
 use crate::engine::EngineError;
 use crate::eval::calibration::CalibrationScores;
 use crate::eval::dataset::Sample;
 use crate::eval::outcome::EvalError;
 use crate::eval::report::{EvalItem, Timing};
-use crate::eval::session::{evaluate_sample, EvalSession};
+use crate::eval::session::{evaluate_damaged, EvalSession};
 use crate::eval::threshold::ThresholdMethod;
 use crate::protocol::{
     Backend, Call, DamagedPhoto, EvalModel, EvalReply, EvalRequest, Event, Failure, FailureKind, InspectionReply, KnownProfile, MaskFile,
@@ -99,6 +100,9 @@ pub struct Service<G> {
     backend: Backend,
     /// The engine's memory in bytes, as the host measures it (for the benchmark).
     memory: fn() -> u64,
+    /// The damage head the last calibration of the active profile learnt, which the
+    /// calibration applied to it brings along.
+    learnt_head: Option<LearntHead>,
 }
 
 impl<G: GpuBackend> Service<G> {
@@ -112,6 +116,7 @@ impl<G: GpuBackend> Service<G> {
             gpu: Gpu::Unknown,
             backend: Backend::Cpu,
             memory,
+            learnt_head: None,
         }
     }
 
@@ -197,6 +202,7 @@ impl<G: GpuBackend> Service<G> {
     /// before its next inspection.
     fn activate(&mut self, profile: Profile, product: Option<String>) -> &Profile {
         self.gpu.profile_changed();
+        self.learnt_head = None;
         self.product = product;
         self.profile.insert(profile)
     }
@@ -335,8 +341,11 @@ impl<G: GpuBackend> Service<G> {
         }
         let profile = self.profile.as_ref().ok_or(ServiceError::NoProfile)?;
         let attempt = match self.backend {
-            Backend::WebGpu => self.gpu.try_inspect(profile, &file.name, &file.bytes, identify && identified.is_none()).await,
-            Backend::Cpu => Attempt::NotTried,
+            // A damage head is fused on the CPU only: a product with one is judged there.
+            Backend::WebGpu if profile.damage_head.is_none() => {
+                self.gpu.try_inspect(profile, &file.name, &file.bytes, identify && identified.is_none()).await
+            }
+            _ => Attempt::NotTried,
         };
         let mut judged = match attempt {
             Attempt::Judged(gpu) => Some(gpu),
@@ -388,6 +397,7 @@ impl<G: GpuBackend> Service<G> {
                 map_size: result.map.size as u32,
                 heatmap: result.heatmap,
                 outline: result.outline,
+                damage: result.damage,
             },
         })
     }
@@ -432,6 +442,7 @@ impl<G: GpuBackend> Service<G> {
                 map_size: 1,
                 heatmap: vec![0; 4],
                 outline: vec![0],
+                damage: None,
             },
         }
     }
@@ -467,7 +478,9 @@ impl<G: GpuBackend> Service<G> {
         }
         let (detectors, held_out) = trainer.held_out()?;
         let mut items: Vec<EvalItem> = held_out.into_iter().enumerate().map(|(i, map)| EvalItem::held_out_good(i, map)).collect();
-        let scoring = Profile { detectors, ..profile.clone() };
+        let scoring = Profile { detectors, damage_head: None, ..profile.clone() };
+        let mut examples: Vec<Example> = trainer.held_out_grids().iter().cloned().map(Example::good).collect();
+        let good_examples = examples.len();
         for (done, photo) in damaged.into_iter().enumerate() {
             let sample = Sample {
                 path: photo.photo.name.clone(),
@@ -478,13 +491,33 @@ impl<G: GpuBackend> Service<G> {
                 background: None,
             };
             let mask = photo.mask.map(|m| Ok(m.bytes));
-            match evaluate_sample(inspector, &scoring, &sample, &photo.photo.bytes, mask, &mut problems) {
-                Ok(item) => items.push(item),
+            match evaluate_damaged(inspector, &scoring, &sample, &photo.photo.bytes, mask, &mut problems) {
+                Ok((item, example)) => {
+                    items.push(item);
+                    examples.push(example);
+                }
                 Err(e) => problems.push(format!("{e}; it is left out of the calibration")),
             }
             emit(Event::Progress { id, done: good.len() + done + 1, total });
         }
+        // What damage looks like for this product, from the damaged photos: kept until
+        // the calibration is applied (SetCalibration), which puts it in the profile.
+        let damaged = examples.len() - good_examples;
         let scores = CalibrationScores::from_items(&items, inspector.input_size() as usize);
+        self.learnt_head = match (damaged, good_examples) {
+            (0, _) => None,
+            (_, 0) => {
+                problems.push("no damage head was learnt: the product has too few good photos to hold some out".into());
+                None
+            }
+            _ => match DamageHead::fit(&examples) {
+                Ok(head) => Some(LearntHead { head, weight: DAMAGE_WEIGHT, photos: damaged }),
+                Err(e) => {
+                    problems.push(format!("no damage head was learnt: {e}"));
+                    None
+                }
+            },
+        };
         Ok(Reply::CalibrationScored { scores, problems })
     }
 
@@ -494,6 +527,9 @@ impl<G: GpuBackend> Service<G> {
             return Err(EvalError::Threshold("the chosen threshold is not a usable number; choose it again".into()).into());
         }
         profile.calibration = calibration;
+        if let Some(head) = &self.learnt_head {
+            profile.damage_head = Some(head.clone());
+        }
         let bytes = profile.to_bytes()?;
         Ok(Reply::Calibrated { profile: ProfileSummary::of(profile), bytes })
     }
@@ -525,7 +561,7 @@ impl<G: GpuBackend> Service<G> {
             EvalRequest::TrainImage { file } => {
                 done(self.evaluation()?.session.add_training_image(&file.name, &file.bytes).map(|()| Vec::new()))
             }
-            EvalRequest::Fit => EvalReply::Fitted { profile: ProfileSummary::of(self.evaluation()?.session.fit()?) },
+            EvalRequest::Fit => EvalReply::Fitted { profile: Box::new(ProfileSummary::of(self.evaluation()?.session.fit()?)) },
             EvalRequest::Sample { sample, image, mask, calibration } => {
                 let run = self.evaluation()?;
                 if !calibration && run.judging_since_ms.is_none() {
