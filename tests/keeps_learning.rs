@@ -6,7 +6,8 @@ mod common;
 
 use damagelens::engine::inspector::{Inspector, Trainer};
 use damagelens::engine::learning::Learning;
-use damagelens::engine::profile::Profile;
+use damagelens::engine::damage_head::DamageHead;
+use damagelens::engine::profile::{LearntHead, Profile};
 use damagelens::engine::settings::TrainSettings;
 use damagelens::engine::EngineError;
 
@@ -71,10 +72,15 @@ fn a_learning_state_serves_only_the_model_it_made() {
     let refused = learn_more(&inspector, &other, &learning, &good[11..12]).unwrap_err();
     assert!(matches!(refused, EngineError::Learning { .. }), "{refused}");
     assert!(refused.to_string().contains("another version"), "{refused}");
-    // A calibration changes the threshold, not the model: the state still serves.
+    // A calibration changes the threshold (and may bring a damage head), not the model:
+    // the state still serves, and the head stays.
     let mut calibrated = profile.clone();
     calibrated.calibration.threshold *= 1.5;
-    assert!(learn_more(&inspector, &calibrated, &learning, &good[11..12]).is_ok());
+    let dims = profile.detectors[0].embedder.out_dims();
+    let head = DamageHead { dims, mean: vec![0.0; dims], scale: vec![1.0; dims], weights: vec![0.01; dims], bias: -1.0 };
+    calibrated.damage_head = Some(LearntHead { head, weight: 0.5, photos: 3 });
+    let grown = learn_more(&inspector, &calibrated, &learning, &good[11..12]).unwrap();
+    assert_eq!(grown.damage_head, calibrated.damage_head);
     // A state of PatchCore for a PaDiM profile is refused too.
     let (_, patchcore) = train(&inspector, &TrainSettings::patchcore(), &good[..10]);
     assert!(learn_more(&inspector, &profile, &patchcore, &[]).is_err());

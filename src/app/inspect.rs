@@ -178,6 +178,14 @@ pub fn InspectPanel() -> impl IntoView {
                             <span class="hint">{band_hint(r.band)}</span>
                         }.into_any(),
                     }}
+                    // The two parts of the heatmap: the anomaly model (the verdict) and what
+                    // the product's damaged photos taught (where the damage looks like damage).
+                    {r.damage.map(|p| view! {
+                        <span class="hint" data-testid="damage-head" data-damage=format!("{p:.4}")>{format!(
+                            "Anomaly model: the verdict above. Damage head (learnt from this product's damaged photos): \
+                             {:.0}% sure there is damage like them; the heatmap shows both.", p * 100.0
+                        )}</span>
+                    })}
                 </div>
                 <p class="hint">{r.file.clone()}" · "<span data-testid="latency-ms">{format!("{:.0}", r.latency_ms)}</span>" ms on "
                     <span data-testid="inspected-on">{r.backend.label()}</span></p>
@@ -196,7 +204,7 @@ pub fn InspectPanel() -> impl IntoView {
                 </div>
                 <div class="decide" role="group" aria-label="What you decided about this item">
                     <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
-                        title="Adds this photo to the good photos and trains again">"Mark as good"</button>
+                        title="Adds this photo to the good photos and learns it into the model">"Mark as good"</button>
                     <button class="danger" data-testid="decide-damaged"
                         on:click=move |_| decide(Decision::ConfirmedDamaged { kind: kind.get_untracked() })>"Confirm damaged"</button>
                     <label class="inline">"kind "

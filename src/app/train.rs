@@ -136,6 +136,10 @@ pub fn TrainPanel() -> impl IntoView {
                 <div class="profile" data-testid="profile-ready">
                     <p><strong>{name}</strong>" is ready: "{s.method.clone()}" on "{s.training_images}" good photos."</p>
                     {s.method_why.map(|why| view! { <p class="hint" data-testid="method-why">{why}</p> })}
+                    {s.damage_head.map(|photos| view! { <p class="hint" data-testid="profile-damage-head">{format!(
+                        "It also learnt what damage looks like from {photos} damaged photo{} (at calibration): the heatmap shows where \
+                         they would see damage too. Its verdicts stay the anomaly model's.", if photos == 1 { "" } else { "s" }
+                    )}</p> })}
                     <p data-testid="profile-threshold">{format!("Threshold: score {:.1} (0.50 on the heatmap scale)", s.threshold)}</p>
                     <p class="hint" data-testid="profile-threshold-method">{s.threshold_method.clone()}</p>
                     {s.check.map(|c| view! { <p class="hint" data-testid="profile-check-band">{c.why}</p> })}

@@ -16,7 +16,7 @@ use super::image_ops::Preprocess;
 use super::learning::{models_digest, EarlyPhoto, Fit, Learning, LearntMember};
 use super::manifest::BackboneManifest;
 use super::postprocess::{blur_sigma, heatmap_rgba, region_outline, AnomalyMap, Band, Calibration};
-use super::profile::{short, AnomalyModel, BackboneId, Detector, MapScale, Profile};
+use super::profile::{short, AnomalyModel, BackboneId, Detector, LearntHead, MapScale, Profile};
 use super::settings::{
     DetectorSettings, Method, TrainSettings, HELD_OUT_FROM, HOLDOUT_EVERY, MIN_TRAINING_IMAGES, PATCHCORE_CORESET_RATIO,
 };
@@ -401,6 +401,8 @@ pub struct Trainer {
     /// Choosing the method: the held-out photos, which get made-up damage at the end.
     choosing: bool,
     held_photos: Vec<RgbImage>,
+    /// A resumed product's damage head: it reads the same features after more good photos.
+    damage_head: Option<LearntHead>,
 }
 
 impl Trainer {
@@ -432,6 +434,7 @@ impl Trainer {
             early: Vec::new(),
             choosing: settings.choose,
             held_photos: Vec::new(),
+            damage_head: None,
         })
     }
 
@@ -461,6 +464,7 @@ impl Trainer {
             early: Vec::new(),
             choosing: false,
             held_photos: Vec::new(),
+            damage_head: None,
         })
     }
 
@@ -468,7 +472,8 @@ impl Trainer {
     /// from [`Self::finish_learning`]): photos added now and a new finish give exactly the
     /// profile that training on all the photos in the same order gives, with the backbone
     /// run on the new ones only. The method is the profile's, even when it was chosen
-    /// automatically (choosing again needs every candidate: train afresh for that).
+    /// automatically (choosing again needs every candidate: train afresh for that), and
+    /// so is its damage head; the threshold is chosen again as training chooses it.
     /// A state of another version of the product, or of another backbone, is refused.
     pub fn resume(inspector: &Inspector, profile: &Profile, learning: Learning) -> Result<Self, EngineError> {
         let refuse = |reason: &str| EngineError::Learning { file: format!("{}'s learning state", profile.name), reason: reason.into() };
@@ -493,6 +498,7 @@ impl Trainer {
         trainer.captures = learning.captures;
         trainer.photos = learning.photos;
         trainer.early = learning.early;
+        trainer.damage_head = profile.damage_head.clone();
         Ok(trainer)
     }
 
@@ -760,7 +766,7 @@ impl Trainer {
             gallery: Some(gallery),
             origin: None,
             method,
-            damage_head: None,
+            damage_head: self.damage_head,
         };
         let learning = keep.then(|| Learning {
             members: learnt,

@@ -211,3 +211,24 @@ test('the chosen threshold is used for inspection and kept over a reload', async
   await screenshot(page, 'calib-05-after-reload');
   assert.deepEqual(app.problems, []);
 });
+
+test('the damaged photos taught the product a damage head, shown beside the verdict', async () => {
+  const { page } = app;
+  await page.getByTestId('profile-damage-head').filter({ hasText: `from ${CRACKED.length} damaged photos` }).waitFor({ timeout: 60_000 });
+  const sureOf = async (path) => {
+    await page.locator('[data-testid=inspect-files]:not([disabled])').waitFor({ timeout: 120_000 });
+    await page.getByTestId('inspect-files').setInputFiles(file(path));
+    const head = page.locator(`[data-testid=verdict][data-file="${basename(path)}"] [data-testid=damage-head]`);
+    await head.waitFor({ timeout: 120_000 });
+    return Number(await head.getAttribute('data-damage'));
+  };
+  // Unseen cells: the cracked one looks like the damage it learnt, the good one less so.
+  const good = await sureOf(GOOD[60]);
+  const cracked = await sureOf(elpvMono('1.0')[20]);
+  console.log(`damage head: cracked ${cracked.toFixed(3)}, good ${good.toFixed(3)}`);
+  assert.ok(cracked > good, `cracked ${cracked} vs good ${good}`);
+  assert.match(await page.getByTestId('damage-head').innerText(), /Damage head .* sure there is damage like them/);
+  await page.getByTestId('heatmap').scrollIntoViewIfNeeded();
+  await screenshot(page, 'calib-06-damage-head');
+  assert.deepEqual(app.problems, []);
+});
