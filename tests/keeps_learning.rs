@@ -4,9 +4,9 @@
 
 mod common;
 
+use damagelens::engine::damage_head::DamageHead;
 use damagelens::engine::inspector::{Inspector, Trainer};
 use damagelens::engine::learning::Learning;
-use damagelens::engine::damage_head::DamageHead;
 use damagelens::engine::profile::{LearntHead, Profile};
 use damagelens::engine::settings::TrainSettings;
 use damagelens::engine::EngineError;

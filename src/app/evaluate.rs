@@ -312,7 +312,7 @@ async fn run(
     let test = match threshold {
         None => folder.dataset.test.clone(),
         Some(_) => {
-            let (calibration, judged) = split_calibration(&folder.dataset.test, &folder.dataset.validation, CALIBRATION_PER_DEFECT);
+            let (calibration, judged) = split_calibration(&folder.dataset.test, &folder.dataset.validation, CALIBRATION_PER_DEFECT, false);
             let total = calibration.len();
             set("Choosing the threshold", 0, total);
             send_samples(&steps, folder, &calibration, true, &|done| set("Choosing the threshold", done, total), &mut problems).await?;

@@ -139,7 +139,7 @@ pub fn run(backbone: &Path, args: &EvalArgs) -> CliResult {
     // out join them.
     let (calibration, test) = match threshold_method {
         None => (Vec::new(), dataset.test.clone()),
-        Some(_) => split_calibration(&dataset.test, &dataset.validation, args.calibrate),
+        Some(_) => split_calibration(&dataset.test, &dataset.validation, args.calibrate, args.damage_head.is_some()),
     };
     feed(&mut session, root, &calibration, true, "calibrating", &mut problems);
     session.choose_threshold().map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use image::RgbImage;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -28,7 +28,7 @@ use super::embed::PatchGrid;
 use super::identify::GlobalEmbedding;
 use super::padim::PadimAccumulator;
 use super::patchcore::PatchCoreModel;
-use super::profile::{AnomalyModel, Detector};
+use super::profile::{read_safetensors, AnomalyModel, Detector};
 use super::EngineError;
 
 pub const LEARNING_FORMAT: &str = "damagelens-learning";
@@ -270,14 +270,7 @@ impl Learning {
         if bytes.len() > MAX_LEARNING_BYTES {
             return Err(bad(format!("it is {} MB, more than any learning state", bytes.len() >> 20)));
         }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a DamageLens learning state ({e})")))?;
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
-        let json = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("damagelens"))
-            .ok_or_else(|| bad("a safetensors file, but not a DamageLens learning state".into()))?;
-        let header: Header = serde_json::from_str(json).map_err(|e| bad(format!("damaged header ({e})")))?;
+        let (st, header): (_, Header) = read_safetensors(bytes, "learning state").map_err(bad)?;
         if header.format != LEARNING_FORMAT || header.version != LEARNING_VERSION {
             return Err(bad(format!(
                 "format {:?} version {}, not {LEARNING_FORMAT} version {LEARNING_VERSION}",

@@ -264,6 +264,19 @@ struct Version1Detector {
     dims: usize,
 }
 
+/// A DamageLens safetensors file (a `kind` of file, for errors): its tensors, and its
+/// JSON header from the metadata key `damagelens`.
+pub(crate) fn read_safetensors<'a, H: serde::de::DeserializeOwned>(bytes: &'a [u8], kind: &str) -> Result<(SafeTensors<'a>, H), String> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a DamageLens {kind} ({e})"))?;
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| format!("unreadable header ({e})"))?;
+    let json = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("damagelens"))
+        .ok_or_else(|| format!("a safetensors file, but not a DamageLens {kind}"))?;
+    Ok((st, serde_json::from_str(json).map_err(|e| format!("damaged header ({e})"))?))
+}
+
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -348,14 +361,7 @@ impl Profile {
         if bytes.len() > MAX_PROFILE_BYTES {
             return Err(bad(format!("the file is {} MB, more than any profile", bytes.len() >> 20)));
         }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a DamageLens profile ({e})")))?;
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
-        let json = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("damagelens"))
-            .ok_or_else(|| bad("a safetensors file, but not a DamageLens profile".into()))?;
-        let header: Header = serde_json::from_str(json).map_err(|e| bad(format!("damaged header ({e})")))?;
+        let (st, header): (_, Header) = read_safetensors(bytes, "profile").map_err(bad)?;
         if header.format != PROFILE_FORMAT {
             return Err(bad(format!("format {:?} is not {PROFILE_FORMAT}", header.format)));
         }

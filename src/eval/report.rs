@@ -213,13 +213,15 @@ pub fn scores_csv(items: &[EvalItem]) -> String {
 /// `per_defect` damaged samples with a mask of each defect type choose the threshold
 /// (returned first); the rest is judged, so the threshold is never chosen on what it is
 /// judged on. The CLI and the browser split the same way, so they report the same numbers.
-pub fn split_calibration(test: &[Sample], validation: &[Sample], per_defect: usize) -> (Vec<Sample>, Vec<Sample>) {
+/// `unmasked`: damaged samples without a mask are taken too (a damage head learns from
+/// them; most threshold estimators need masks).
+pub fn split_calibration(test: &[Sample], validation: &[Sample], per_defect: usize, unmasked: bool) -> (Vec<Sample>, Vec<Sample>) {
     let mut calibration = validation.to_vec();
     let mut judged = Vec::with_capacity(test.len());
     let mut taken = BTreeMap::<&str, usize>::new();
     for s in test {
         let n = taken.entry(s.defect.as_str()).or_default();
-        if s.anomalous && s.mask.is_some() && *n < per_defect {
+        if s.anomalous && (unmasked || s.mask.is_some()) && *n < per_defect {
             *n += 1;
             calibration.push(s.clone());
         } else {
@@ -413,10 +415,16 @@ mod tests {
             sample("c4", "crack", true),
             sample("h1", "hole", true),
         ];
-        let (calibration, judged) = split_calibration(&test, &[sample("v1", "good", false)], 2);
+        let (calibration, judged) = split_calibration(&test, &[sample("v1", "good", false)], 2, false);
         let names = |v: &[Sample]| v.iter().map(|s| s.path.clone()).collect::<Vec<_>>();
         assert_eq!(names(&calibration), ["v1", "c1", "c3", "h1"]);
         assert_eq!(names(&judged), ["g1", "c2", "c4"]);
+        // For a damage head, damaged samples without masks count too.
+        let (calibration, judged) = split_calibration(&test, &[], 2, true);
+        assert_eq!(
+            (names(&calibration), names(&judged)),
+            (vec!["c1".to_string(), "c2".into(), "h1".into()], vec!["g1".to_string(), "c3".into(), "c4".into()])
+        );
     }
 
     #[test]

@@ -165,6 +165,18 @@ export function upload(path, name = basename(path)) {
 /// The photo at `path` taken again, drawn in the page's browser: moved by `dx`, `dy`
 /// (fractions of its sides), turned by `turn` degrees, zoomed by `zoom` and lit at
 /// `light`, mirrored where the move leaves no pixels. A PNG upload named `name`.
+/// Inspects one photo (none may be shown before) and returns its raw score.
+export async function scoreOf(page, path) {
+  await page.locator('[data-testid=inspect-files]:enabled').waitFor({ timeout: 60_000 });
+  await page.getByTestId('inspect-files').setInputFiles([upload(path)]);
+  const verdict = page.locator(`[data-testid=verdict][data-file="${basename(path)}"]`);
+  await verdict.waitFor({ timeout: 60_000 });
+  return verdict.getAttribute('data-raw-score');
+}
+
+/// Version `n` in the product's history.
+export const version = (page, n) => page.locator(`[data-testid=version][data-version="${n}"]`);
+
 export async function reshoot(page, path, { dx = 0, dy = 0, turn = 0, zoom = 1, light = 1 }, name) {
   const b64 = await page.evaluate(async ({ png, dx, dy, turn, zoom, light }) => {
     const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], { type: 'image/png' }));

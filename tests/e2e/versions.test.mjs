@@ -6,24 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { usingApp, screenshot, elpvMono, upload } from './harness.mjs';
+import { join } from 'node:path';
+import { usingApp, screenshot, elpvMono, upload, scoreOf, version } from './harness.mjs';
 
 let app;
 usingApp((opened) => { app = opened; });
 
 const DEMO = 'Solar cell, mono (demo)';
 
-/// Inspects one photo (none may be shown before) and returns its raw score.
-async function scoreOf(page, path) {
-  await page.locator('[data-testid=inspect-files]:enabled').waitFor({ timeout: 60_000 });
-  await page.getByTestId('inspect-files').setInputFiles([upload(path)]);
-  const verdict = page.locator(`[data-testid=verdict][data-file="${basename(path)}"]`);
-  await verdict.waitFor({ timeout: 60_000 });
-  return verdict.getAttribute('data-raw-score');
-}
-
-const version = (page, n) => page.locator(`[data-testid=version][data-version="${n}"]`);
 
 test('every change is a version, and rolling back restores the earlier model exactly', async () => {
   const { page } = app;
