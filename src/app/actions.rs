@@ -382,6 +382,16 @@ pub async fn add_good_photos(state: AppState, name: &str, files: Vec<UploadedFil
     Ok(Some(product))
 }
 
+/// Keeps a photo staff confirmed damaged as a damaged photo of the current product: the
+/// Calibrate panel lists it, and its next scoring teaches the product's damage head
+/// from it with the others.
+pub async fn keep_damaged_photo(state: AppState, file: UploadedFile) -> Result<(), String> {
+    let (Some(product), Some(library)) = (state.current.get_untracked(), state.library()) else { return Ok(()) };
+    let saved = library.add_photos(&product.id, PhotoRole::Damaged, &[file]).await?;
+    state.damaged.update(|damaged| damaged.extend(saved));
+    Ok(())
+}
+
 /// Saves photos as good photos of `product`, shown at once when it is the current one.
 pub async fn save_good_photos(state: AppState, product: &Product, files: &[UploadedFile]) -> Result<(), String> {
     let library = state.library().ok_or("Saved work is not available in this browser")?;

@@ -112,6 +112,18 @@ pub fn InspectPanel() -> impl IntoView {
         }
     };
 
+    // Logged, and kept among the product's damaged photos for its damage head.
+    let confirm_damaged = move |_| {
+        decide(Decision::ConfirmedDamaged { kind: kind.get_untracked() });
+        let Some(item) = shown() else { return };
+        leptos::task::spawn_local(async move {
+            let file = UploadedFile { name: item.file.clone(), bytes: (*item.bytes).clone() };
+            if let Err(message) = actions::keep_damaged_photo(state, file).await {
+                state.report(message);
+            }
+        });
+    };
+
     view! {
         <section class="panel inspect" aria-labelledby="inspect-title">
             <h2 id="inspect-title">"Inspect"</h2>
@@ -206,7 +218,7 @@ pub fn InspectPanel() -> impl IntoView {
                     <button class="secondary" data-testid="mark-good" disabled=move || !state.ready() on:click=mark_good
                         title="Adds this photo to the good photos and learns it into the model">"Mark as good"</button>
                     <button class="danger" data-testid="decide-damaged"
-                        on:click=move |_| decide(Decision::ConfirmedDamaged { kind: kind.get_untracked() })>"Confirm damaged"</button>
+                        on:click=confirm_damaged>"Confirm damaged"</button>
                     <label class="inline">"kind "
                         <select data-testid="decide-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
                             {DAMAGE_KINDS.iter().map(|k| view! { <option value=*k>{*k}</option> }).collect_view()}

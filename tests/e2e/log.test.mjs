@@ -50,6 +50,9 @@ test('every verdict is logged with its decision, survives a reload and exports',
   await page.getByTestId('decide-kind').selectOption('crack');
   await page.getByTestId('decide-damaged').click();
   await page.getByTestId('decision').filter({ hasText: 'Logged: damaged: crack.' }).waitFor();
+  // Kept among the product's damaged photos, which the next calibration's damage head learns from.
+  await page.getByTestId('calib-item').first().waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByTestId('calib-item').count(), 1);
   // The second one is set aside.
   await page.getByTestId('results-grid').locator('button.tile').nth(1).click();
   await page.getByTestId('decide-aside').click();
