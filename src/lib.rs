@@ -7,8 +7,10 @@
 //! - `engine`: one frame's data flow, in module order: `image_ops` (decode, preprocess)
 //!   -> `backbone` (CNN feature maps, tract) -> `embed` (patch grid) -> `padim` /
 //!   `patchcore` (patch scores) -> `postprocess` (anomaly map, verdict, heatmap);
-//!   `inspector` chains them and trains; `profile` is the file; `gpu` is the same frame
-//!   in WGSL compute shaders. Beside the frame: `capture` (is a shot fit to judge),
+//!   `inspector` chains them and trains, `learning` keeps what training learnt so a
+//!   product goes on learning exactly; `damage_head` learns a product's damage from its
+//!   damaged photos and fuses it into the map; `profile` is the file; `gpu` is the same
+//!   frame in WGSL compute shaders. Beside the frame: `capture` (is a shot fit to judge),
 //!   `calibration_stats` (threshold and CHECK band from scores), `identify` (which
 //!   product), `handheld` and `warp` (hand-held shots, for training copies and tests).
 //! - `eval`: metrics, threshold estimators, dataset layouts, reports, and the one
