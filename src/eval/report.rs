@@ -61,6 +61,11 @@ pub struct Metrics {
     /// ones, whatever threshold was chosen: what catching nearly all damage costs.
     #[serde(default)]
     pub false_alarms_at_95: Option<f64>,
+    /// Image AUROC if each photo's score were the maximum of the map shown: the same as
+    /// `image_AUROC` unless a damage head was fused into the maps (whose scores stay the
+    /// anomaly model's); then it says how the fused maps would rank photos.
+    #[serde(default)]
+    pub shown_map_AUROC: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +171,7 @@ fn metrics(items: &[&EvalItem], map_size: usize, threshold: f32, check_from: Opt
         check_share: check_from.and_then(|from| share(items.iter().map(|i| i.score >= from && i.score < threshold))),
         damaged_passed_as_ok: share(items.iter().filter(|i| i.anomalous).map(|i| i.score < check_from.unwrap_or(threshold).min(threshold))),
         false_alarms_at_95: false_alarms_at_sensitivity(&scores, &labels, 0.95),
+        shown_map_AUROC: auroc(&items.iter().map(|i| i.map.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect::<Vec<_>>(), &labels),
     }
 }
 
