@@ -112,3 +112,38 @@ fn the_cli_learns_more_photos_into_a_kept_profile() {
     assert!(!ok && said.contains("all.dllearning") && said.contains("--keep-learning"), "{said}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `train --damaged` learns a damage head beside the anomaly model: `inspect` then says
+/// how sure it is of each photo, with the same score and verdict as without it.
+#[test]
+fn the_cli_trains_a_damage_head_from_damaged_photos() {
+    let (good, cracked) = (common::elpv_mono("0.0"), common::elpv_mono("1.0"));
+    let dir = std::env::temp_dir().join(format!("damagelens-head-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (plain, headed) = (path("plain.dlprofile"), path("headed.dlprofile"));
+    let run = |args: Vec<String>| {
+        let out = common::damagelens(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let words = |w: &[&str], files: &[String]| [w.iter().map(|s| s.to_string()).collect(), files.to_vec()].concat();
+    run(words(&["train", "--name", "cells", "--out", &plain], &good[..20]));
+    let mut with_head = words(&["train", "--name", "cells", "--out", &headed], &good[..20]);
+    with_head.push("--damaged".into());
+    with_head.extend(cracked[..6].iter().cloned());
+    run(with_head);
+    let profile = damagelens::engine::profile::Profile::from_bytes("headed", &std::fs::read(&headed).unwrap(), None).unwrap();
+    assert_eq!(profile.damage_head.as_ref().map(|h| h.photos), Some(6));
+    let unseen: Vec<String> = cracked[6..10].iter().chain(&good[40..44]).cloned().collect();
+    let judged = |p: &str| run(words(&["inspect", "--profile", p], &unseen));
+    let (without, with) = (judged(&plain), judged(&headed));
+    for (a, b) in without.iter().zip(&with) {
+        assert_eq!((&a["score"], &a["verdict"]), (&b["score"], &b["verdict"]), "the verdict stays the anomaly model's");
+        assert!(a["damage"].is_null() && b["damage"].is_f64());
+    }
+    let sure: Vec<f32> = with.iter().map(|r| r["damage"].as_f64().unwrap() as f32).collect();
+    let ranking = damagelens::engine::chooser::pairwise_auroc(&sure[..4], &sure[4..]).unwrap();
+    assert!(ranking >= 0.75, "the head tells unseen cracked cells from good ones: {sure:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::engine::damage_head::{DamageHead, Example, DAMAGE_WEIGHT};
 use crate::engine::embed::EmbedConfig;
 use crate::engine::image_ops::MAX_FILE_BYTES;
 use crate::engine::inspector::{Inspector, Trainer};
 use crate::engine::learning::{Learning, MAX_LEARNING_BYTES};
 use crate::engine::manifest::BackboneManifest;
 use crate::engine::postprocess::Band;
-use crate::engine::profile::{Profile, MAX_PROFILE_BYTES};
+use crate::engine::profile::{LearntHead, Profile, MAX_PROFILE_BYTES};
 use crate::engine::settings::{Method, TrainSettings};
+use crate::eval::session::evaluate_damaged;
 
 #[derive(Parser)]
 #[command(name = "damagelens", version, about = "Visual damage inspection trained on good items only (PaDiM / PatchCore).")]
@@ -46,6 +48,15 @@ enum Command {
         /// `dllearning`, tens of MB), from which `learn` adds photos later.
         #[arg(long)]
         keep_learning: bool,
+        /// Photos (files or folders) of damaged items: the profile also learns a damage
+        /// head from them, fused into the heatmaps it shows (its verdicts stay the
+        /// anomaly model's).
+        #[arg(long, num_args = 1..)]
+        damaged: Vec<PathBuf>,
+        /// Masks of the damaged photos (white where damaged, named like their photos);
+        /// without, each photo's strangest patches stand for its damage.
+        #[arg(long)]
+        masks: Option<PathBuf>,
     },
     /// Learn more good photos into a trained profile without relearning the others: goes
     /// on from the learning state `train --keep-learning` wrote beside it, and gives the
@@ -185,8 +196,9 @@ pub type CliResult<T = ()> = Result<T, String>;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { images, name, out, settings, keep_learning } => {
-            train(&cli.backbone, &images, &name, &out, &settings, keep_learning)
+        Command::Train { images, name, out, settings, keep_learning, damaged, masks } => {
+            let learnt = Learnt { keep: keep_learning, damaged: &damaged, masks: masks.as_deref() };
+            train(&cli.backbone, &images, &name, &out, &settings, learnt)
         }
         Command::Learn { profile, images, out } => learn(&cli.backbone, &profile, &images, &out),
         Command::Inspect { profile, images, heatmaps } => inspect(&cli.backbone, &profile, &images, heatmaps.as_deref()),
@@ -350,18 +362,82 @@ fn write_whole(out: &Path, bytes: &[u8]) -> CliResult {
     std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, out)).map_err(|e| format!("{}: {e}", out.display()))
 }
 
-/// Finishes `trainer` and writes its profile to `out`, and its learning state beside it
-/// when `keep_learning`.
-fn finish_to(trainer: Trainer, name: &str, out: &Path, keep_learning: bool) -> CliResult<Profile> {
-    let profile = if keep_learning {
-        let (profile, learning) = trainer.finish_learning(name).map_err(|e| e.to_string())?;
+/// Writes `profile` to `out`, and `learning` beside it.
+fn save_learnt(profile: &Profile, learning: Option<&Learning>, out: &Path) -> CliResult {
+    if let Some(learning) = learning {
         write_whole(&learning_path(out), &learning.to_bytes().map_err(|e| e.to_string())?)?;
-        profile
-    } else {
-        trainer.finish(name).map_err(|e| e.to_string())?
+    }
+    save_profile(profile, out)
+}
+
+/// What `train` keeps besides the profile: the learning state, and a damage head learnt
+/// from damaged photos (with their masks).
+struct Learnt<'a> {
+    keep: bool,
+    damaged: &'a [PathBuf],
+    masks: Option<&'a Path>,
+}
+
+/// The damaged photos (files or folders) as samples, each with the mask named after it
+/// in `masks` (`crate::eval::masks`).
+fn damaged_samples(damaged: &[PathBuf], masks: Option<&Path>) -> CliResult<Vec<crate::eval::dataset::Sample>> {
+    // Listed once, sorted, so that of two equally good names the same one wins on every machine.
+    let mut mask_names: Vec<String> = match masks {
+        Some(dir) => std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        None => Vec::new(),
     };
-    save_profile(&profile, out)?;
-    Ok(profile)
+    mask_names.sort();
+    Ok(image_files(damaged)?
+        .iter()
+        .map(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let mask =
+                masks.and_then(|dir| crate::eval::masks::find_mask(&name, mask_names.iter().map(String::as_str)).map(|m| dir.join(m)));
+            crate::eval::dataset::Sample {
+                path: path.display().to_string(),
+                anomalous: true,
+                defect: "damaged".into(),
+                mask: mask.map(|m| m.display().to_string()),
+                category: None,
+                background: None,
+            }
+        })
+        .collect())
+}
+
+/// A damage head learnt from the damaged photos against the good photos training held out.
+fn learn_head(
+    inspector: &Inspector,
+    profile: &Profile,
+    learning: &Learning,
+    damaged: &[PathBuf],
+    masks: Option<&Path>,
+) -> CliResult<LearntHead> {
+    let good = learning.members.first().map_or(&[][..], |m| &m.holdout);
+    if good.is_empty() {
+        return Err("--damaged: a damage head needs good photos held out by training; give at least 5 good photos".into());
+    }
+    let mut examples: Vec<Example> = good.iter().cloned().map(Example::good).collect();
+    let mut problems = Vec::new();
+    for sample in damaged_samples(damaged, masks)? {
+        let learnt = read_bounded(Path::new(&sample.path)).and_then(|bytes| {
+            let mask = sample.mask.as_ref().map(|m| read_bounded(Path::new(m)));
+            evaluate_damaged(inspector, profile, &sample, &bytes, mask, &mut problems).map_err(|e| e.to_string())
+        });
+        match learnt {
+            Ok((_, example)) => examples.push(example),
+            Err(message) => problems.push(format!("{message}; left out of the damage head")),
+        }
+    }
+    problems.iter().for_each(|p| eprintln!("note: {p}"));
+    let photos = examples.len() - good.len();
+    let head = DamageHead::fit(&examples).map_err(|e| format!("--damaged: {e}"))?;
+    Ok(LearntHead { head, weight: DAMAGE_WEIGHT, photos })
 }
 
 fn learn(backbone: &Path, profile_path: &Path, images: &[PathBuf], out: &Path) -> CliResult {
@@ -379,7 +455,8 @@ fn learn(backbone: &Path, profile_path: &Path, images: &[PathBuf], out: &Path) -
     let before = profile.training_images;
     let mut trainer = Trainer::resume(&inspector, &profile, learning).map_err(|e| e.to_string())?;
     add_files(&mut trainer, &image_files(images)?);
-    let learnt = finish_to(trainer, &profile.name, out, true)?;
+    let (learnt, learning) = trainer.finish_learning(&profile.name).map_err(|e| e.to_string())?;
+    save_learnt(&learnt, Some(&learning), out)?;
     eprintln!(
         "{}: learnt {} more good images without relearning the {before} others, threshold {:.3} -> {:.3}",
         out.display(),
@@ -390,11 +467,15 @@ fn learn(backbone: &Path, profile_path: &Path, images: &[PathBuf], out: &Path) -
     Ok(())
 }
 
-fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs, keep_learning: bool) -> CliResult {
+fn train(backbone: &Path, images: &[PathBuf], name: &str, out: &Path, settings: &SettingsArgs, learnt: Learnt) -> CliResult {
     let inspector = load_inspector(backbone, settings.input_size)?;
     let mut trainer = Trainer::new(&inspector, &settings.settings()?).map_err(|e| e.to_string())?;
     add_files(&mut trainer, &image_files(images)?);
-    let profile = finish_to(trainer, name, out, keep_learning)?;
+    let (mut profile, learning) = trainer.finish_learning(name).map_err(|e| e.to_string())?;
+    if !learnt.damaged.is_empty() {
+        profile.damage_head = Some(learn_head(&inspector, &profile, &learning, learnt.damaged, learnt.masks)?);
+    }
+    save_learnt(&profile, learnt.keep.then_some(&learning), out)?;
     let cost = profile.cost();
     eprintln!(
         "{}: {} on {} good images, threshold {:.3} ({})\n  model {:.1} MB{}, {:.1} M multiply-adds to score one image",
@@ -426,34 +507,15 @@ fn calibrate(
     let Some(estimator) = eval::method(method) else {
         return Err("choose a threshold method to calibrate with (e.g. --method max-iou)".into());
     };
-    // Listed once; each damaged photo takes the mask named after it (crate::eval::masks).
-    let mut mask_names: Vec<String> = match masks {
-        Some(dir) => std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect(),
-        None => Vec::new(),
-    };
-    // Sorted, so that of two equally good names the same one wins on every machine.
-    mask_names.sort();
-    let sample = |path: &PathBuf, anomalous: bool| {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let mask = masks
-            .filter(|_| anomalous)
-            .and_then(|dir| crate::eval::masks::find_mask(&name, mask_names.iter().map(String::as_str)).map(|m| dir.join(m)));
-        crate::eval::dataset::Sample {
-            path: path.display().to_string(),
-            anomalous,
-            defect: if anomalous { "damaged".into() } else { "good".into() },
-            mask: mask.map(|m| m.display().to_string()),
-            category: None,
-            background: None,
-        }
-    };
-    let samples: Vec<_> =
-        image_files(good)?.iter().map(|p| sample(p, false)).chain(image_files(damaged)?.iter().map(|p| sample(p, true))).collect();
+    let good = image_files(good)?.into_iter().map(|p| crate::eval::dataset::Sample {
+        path: p.display().to_string(),
+        anomalous: false,
+        defect: "good".into(),
+        mask: None,
+        category: None,
+        background: None,
+    });
+    let samples: Vec<_> = good.chain(damaged_samples(damaged, masks)?).collect();
     let mut problems = Vec::new();
     let items = eval::evaluate_all(&inspector, &profile, Path::new(""), &samples, "calibrating", &mut problems);
     for p in &problems {
@@ -510,6 +572,7 @@ fn inspect(backbone: &Path, profile_path: &Path, images: &[PathBuf], heatmaps: O
                         "file": name, "score": r.score, "normalised_score": r.normalised_score,
                         "verdict": r.band.as_str(), "threshold": profile.calibration.threshold,
                         "check_from": profile.calibration.check.as_ref().map(|c| c.from),
+                        "damage": r.damage,
                     })
                 )
             }
