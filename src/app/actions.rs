@@ -179,37 +179,41 @@ pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, byt
     let Some(library) = state.library() else { return };
     let current = state.current.get_untracked().filter(|p| p.id == id);
     let known = state.products.with_untracked(|ps| ps.iter().find(|p| p.id == id).cloned());
-    let Some(mut product) = current.clone().or(known) else { return };
+    let Some(mut product) = current.or(known) else { return };
     summary.name = product.name.clone();
     product.summary = Some(summary);
     product.trained_ms = Some(now_ms());
-    if current.is_some() {
-        state.current.set(Some(product.clone()));
+    // Saved first, then shown: every photo the page logs as judged by this model names
+    // its training time and version (the learning state makes the save take a moment).
+    match keep_version(&library, &product, &bytes, change, Some(&learning)).await {
+        Ok(number) => product.version = Some(number),
+        Err(message) => state.report(message),
+    }
+    if state.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == id)) {
+        state.current.set(Some(product));
         state.inspections.set(Vec::new());
         state.selected.set(None);
-    }
-    if let Err(message) = keep_version(&library, &product, &bytes, change, Some(&learning)).await {
-        state.report(message);
     }
     state.refresh_products().await;
 }
 
 /// Saves `product` with the profile file `bytes` (and its `learning` state, when it has
-/// a new one) as its next version, made by `change`; the oldest versions beyond
-/// [`versions::KEEP_VERSIONS`] go.
+/// a new one) as its next version, made by `change`, and returns that version's number;
+/// the oldest versions beyond [`versions::KEEP_VERSIONS`] go.
 pub async fn keep_version(
     library: &Library,
     product: &Product,
     bytes: &[u8],
     change: Change,
     learning: Option<&[u8]>,
-) -> Result<(), String> {
+) -> Result<u32, String> {
     let summary = product.summary.clone().ok_or_else(|| format!("{}: it has no trained model to keep", product.name))?;
     let history = library.versions(&product.id).await?;
     let now = now_ms();
     let version = Version::next(&history, &product.id, change, summary, product.trained_ms.unwrap_or(now), now);
     let saved = Product { version: Some(version.number), ..product.clone() };
-    library.save_version(&saved, bytes, &version, &versions::to_drop(&history), learning).await
+    library.save_version(&saved, bytes, &version, &versions::to_drop(&history), learning).await?;
+    Ok(version.number)
 }
 
 /// Makes a kept `version` of the current product its model again, exactly as it was:

@@ -37,7 +37,9 @@ async fn duplicate(state: AppState, library: &Library, product: &Product) -> Res
     let now = now_ms();
     let copy = Product { id: store::new_id(), name: format!("{} (copy)", product.name), created_ms: now, ..product.clone() };
     match library.profile(&product.id).await? {
-        Some(profile) => actions::keep_version(library, &copy, &profile, Change::Copied { from: product.name.clone() }, None).await?,
+        Some(profile) => {
+            actions::keep_version(library, &copy, &profile, Change::Copied { from: product.name.clone() }, None).await?;
+        }
         None => library.save(&copy).await?,
     }
     library.copy_photos(&library.photos(&product.id).await?, &copy.id).await?;
