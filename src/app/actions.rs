@@ -183,16 +183,20 @@ pub async fn trained(state: AppState, id: &str, mut summary: ProfileSummary, byt
     summary.name = product.name.clone();
     product.summary = Some(summary);
     product.trained_ms = Some(now_ms());
+    let is_current = |state: AppState| state.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == id));
+    if is_current(state) {
+        // Verdicts of the model before are gone with it.
+        state.inspections.set(Vec::new());
+        state.selected.set(None);
+    }
     // Saved first, then shown: every photo the page logs as judged by this model names
     // its training time and version (the learning state makes the save take a moment).
     match keep_version(&library, &product, &bytes, change, Some(&learning)).await {
         Ok(number) => product.version = Some(number),
         Err(message) => state.report(message),
     }
-    if state.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == id)) {
+    if is_current(state) {
         state.current.set(Some(product));
-        state.inspections.set(Vec::new());
-        state.selected.set(None);
     }
     state.refresh_products().await;
 }
@@ -496,18 +500,26 @@ fn fit_product(state: AppState, product: Product, request: Request, total: usize
         state.train_progress.update(|all| {
             all.remove(&id);
         });
-        let next = state.bench.try_update(|b| b.training_ended(&id, matches!(answer, Ok(Reply::Trained { .. }))));
+        let succeeded = matches!(answer, Ok(Reply::Trained { .. }));
         match answer {
+            // Saved and shown before the product counts as ready (training_ended below),
+            // so no photo is judged by the new model before the page knows its version.
             Ok(Reply::Trained { profile, bytes, learning, added }) => {
                 let change = if learning_as.is_some() { Change::Learnt { added } } else { Change::Trained };
                 trained(state, &id, profile, bytes, learning, change).await
             }
             Ok(_) => state.report(format!("{}: the engine answered out of order. Train again.", product.name)),
             Err(failure) => match (failure.kind, learning_as, state.library()) {
-                (FailureKind::LearningState, Some(choice), Some(library)) => return train_all(state, &library, product, choice).await,
+                (FailureKind::LearningState, Some(choice), Some(library)) => {
+                    state.bench.update(|b| {
+                        b.training_ended(&id, false);
+                    });
+                    return train_all(state, &library, product, choice).await;
+                }
                 _ => state.report(format!("{}: {}", product.name, failure.message)),
             },
         }
+        let next = state.bench.try_update(|b| b.training_ended(&id, succeeded));
         if let Some(Next::LoadCurrent(_)) = next {
             load_current(state);
         }
