@@ -114,16 +114,10 @@ impl EvalSession {
             let (_, held_out) = trainer.held_out()?;
             self.calibration.extend(held_out.into_iter().enumerate().map(|(i, map)| EvalItem::held_out_good(i, map)));
         }
-        let profile = match &mut self.head {
-            Some(plan) => {
-                let (profile, learning) = trainer.finish_learning(&name)?;
-                let good = learning.members.into_iter().next().map(|m| m.holdout).unwrap_or_default();
-                plan.examples.extend(good.into_iter().map(Example::good));
-                profile
-            }
-            None => trainer.finish(&name)?,
-        };
-        Ok(self.profile.insert(profile))
+        if let Some(plan) = &mut self.head {
+            plan.examples.extend(trainer.held_out_grids().iter().cloned().map(Example::good));
+        }
+        Ok(self.profile.insert(trainer.finish(&name)?))
     }
 
     fn profile(&self) -> Result<&Profile, EvalError> {
